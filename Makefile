@@ -1,0 +1,33 @@
+# The two commands of the README. Both install what they need themselves.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# Scrapy's cookie middleware (via tldextract) would fetch the public suffix
+# list from the internet on first use; the bundled snapshot keeps us offline.
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+
+.PHONY: demo test bench install browser clean
+
+demo: install browser
+	@bash scripts/demo.sh
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/run.py
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[playwright,test]"
+	touch $@
+
+browser: install
+	@bash scripts/ensure-chromium.sh $(PY)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .sandbox

@@ -1,0 +1,181 @@
+"""Crawl control: pause the crawler on account conditions, watch the account, resume, or close.
+
+One :class:`CrawlControl` per crawler, shared by the middleware (which asks
+for a pause) and :class:`CaptchaExtension` (which reports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from scrapy import signals as scrapy_signals
+from scrapy.exceptions import NotConfigured
+
+from . import signals
+from .model import CaptchaError, Reaction
+from .service.errors import rule_for
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from .solver import Solver
+
+logger = logging.getLogger(__name__)
+
+
+class CrawlControl:
+    """Pauses the engine while the service account cannot be used, and resumes it."""
+
+    def __init__(self, crawler: Crawler, *, check_interval: float, timeout: float | None):
+        self.crawler = crawler
+        self.check_interval = check_interval
+        self.timeout = timeout
+        self.code: str | None = None
+        self._resumed: asyncio.Future[bool] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        #: Called before the spider closes on a pause timeout, so parked requests
+        #: go back to the scheduler (and to JOBDIR) first.
+        self.before_close: list[Callable[[], None]] = []
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> CrawlControl:
+        control = getattr(crawler, "_captcha_control", None)
+        if control is None:
+            from .settings import CaptchaSettings
+
+            config = CaptchaSettings.from_settings(crawler.settings)
+            control = cls(crawler, check_interval=config.pause_check_interval, timeout=config.pause_timeout)
+            crawler._captcha_control = control  # type: ignore[attr-defined]
+        return control
+
+    @property
+    def paused(self) -> bool:
+        return self._resumed is not None and not self._resumed.done()
+
+    async def hold(self, error: CaptchaError, solver: Solver) -> bool:
+        """Wait out an account condition. True once resumed; False if the crawl is closing."""
+        if not self.paused:
+            self._pause(error, solver)
+        assert self._resumed is not None
+        return await asyncio.shield(self._resumed)
+
+    def _pause(self, error: CaptchaError, solver: Solver) -> None:
+        rule = rule_for(error.code)
+        self.code = error.code
+        self._resumed = asyncio.get_running_loop().create_future()
+        engine = self.crawler.engine
+        if engine is not None:
+            engine.pause()
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value(f"captcha/paused/{error.code}")
+        if rule.reaction is Reaction.COOLDOWN:
+            what = f"cooling down for {rule.delay:g}s"
+        else:
+            what = "checking the account every " + f"{self.check_interval:g}s"
+        logger.critical(
+            "Captcha service says %s (%s): crawl paused, %s. %s",
+            error.code, error.description or "no description", what,
+            (rule.advice[:1].upper() + rule.advice[1:] + ".") if rule.advice else "",
+        )
+        self.crawler.signals.send_catch_log(signals.captcha_paused, code=error.code, reason=str(error))
+        self._watch = asyncio.ensure_future(self._watch_account(error, solver))
+
+    async def _watch_account(self, error: CaptchaError, solver: Solver) -> None:
+        rule = rule_for(error.code)
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
+        try:
+            if rule.reaction is Reaction.COOLDOWN:
+                await asyncio.sleep(rule.delay)
+                if not rule.check_before_resume:
+                    self._resume(error)
+                    return
+            while True:
+                wait = self.check_interval
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - loop.time()))
+                await asyncio.sleep(wait)
+                try:
+                    balance = await solver.balance()
+                except CaptchaError as exc:
+                    logger.info("Captcha account still unusable: %s", exc.code)
+                else:
+                    if balance > 0:
+                        self._resume(error, f"balance {balance:g}")
+                        return
+                    logger.info("Captcha account balance is still %g", balance)
+                if deadline is not None and loop.time() >= deadline:
+                    await self._give_up(error)
+                    return
+        except asyncio.CancelledError:
+            if self._resumed is not None and not self._resumed.done():
+                self._resumed.set_result(False)
+            raise
+
+    def _resume(self, error: CaptchaError, why: str = "") -> None:
+        logger.warning("Captcha account usable again%s: crawl resumed", f" ({why})" if why else "")
+        engine = self.crawler.engine
+        if engine is not None:
+            engine.unpause()
+        assert self._resumed is not None
+        self._resumed.set_result(True)
+        self.crawler.signals.send_catch_log(signals.captcha_resumed, code=error.code, reason=why)
+
+    async def _give_up(self, error: CaptchaError) -> None:
+        reason = f"captcha_{error.code.lower()}"
+        logger.critical(
+            "Captcha account still unusable after CAPTCHA_PAUSE_TIMEOUT=%gs: closing the spider (%s)",
+            self.timeout, reason,
+        )
+        assert self._resumed is not None
+        self._resumed.set_result(False)
+        for hand_back in self.before_close:
+            hand_back()
+        engine = self.crawler.engine
+        if engine is not None:
+            if hasattr(engine, "close_spider_async"):
+                await engine.close_spider_async(reason=reason)
+            else:  # Scrapy < 2.14
+                engine.close_spider(self.crawler.spider, reason)
+
+    def close(self) -> None:
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
+
+
+class CaptchaExtension:
+    """Logs a captcha summary when the spider closes (and wires crawl control)."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.control = CrawlControl.of(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CaptchaExtension:
+        if not crawler.settings.getbool("CAPTCHA_ENABLED", True):
+            raise NotConfigured("CAPTCHA_ENABLED is False")
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        self.control.close()
+        stats = self.crawler.stats
+        if stats is None:
+            return
+        values = stats.get_stats()
+        detected = values.get("captcha/detected", 0)
+        if not detected:
+            return
+        solved = values.get("captcha/solved", 0)
+        failed = sum(v for k, v in values.items() if k.startswith("captcha/failed/"))
+        dropped = sum(v for k, v in values.items() if k.startswith("captcha/dropped/"))
+        logger.info(
+            "Captcha summary: %d challenge pages, %d solved, %d failed, %d requests dropped, "
+            "cost %.4f, %.1fs solving",
+            detected, solved, failed, dropped,
+            values.get("captcha/cost", 0.0), values.get("captcha/solve_time/total", 0.0),
+        )

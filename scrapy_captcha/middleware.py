@@ -1,0 +1,334 @@
+"""Downloader middleware: response -> detect -> solve -> submit -> re-issue the original request.
+
+Pending solves are kept off the crawl's concurrency budget. Scrapy counts a
+request against CONCURRENT_REQUESTS for the whole middleware chain, so
+awaiting a 30-120 s solve in ``process_response`` would take one slot per
+pending solve. Instead ``process_response`` *parks* the request: it returns
+the request object to the engine, and our ``request_scheduled`` handler
+vetoes it, so the download finishes at once and its slot is free. The solve,
+the form submission and the re-issue run in one asyncio task per *gate*
+(host, cookiejar, proxy); other requests that meet the same gate while it is
+being solved wait on it instead of paying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable
+from urllib.parse import urlsplit
+
+from scrapy import Request, signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
+from scrapy.http import FormRequest, Response, TextResponse
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.reactor import is_asyncio_reactor_installed
+
+from . import signals as captcha_signals
+from .crawl import CrawlControl
+from .detect import detect
+from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
+from .service.errors import CROSS_ORIGIN_SUBMIT, NO_SUBMIT_PATH, TOKEN_REJECTED, rule_for
+from .settings import CaptchaSettings
+from .solver import Solver
+
+logger = logging.getLogger(__name__)
+
+#: Request meta keys (see docs/meta.md). Values are plain data: JOBDIR-safe.
+META_SWITCH = "captcha"  # False: never touch; True: solve even incidental widgets
+META_RETRIES = "captcha_retries"  # solves already failed for this request
+META_DROP = "_captcha_drop"  # [code, reason]: fail this request into its errback
+
+GateKey = tuple[str, Any, Any]
+
+
+@dataclass(eq=False)
+class Gate:
+    key: GateKey
+    challenge: Challenge
+    first: Request
+    waiting: list[Request] = field(default_factory=list)
+    #: Resolves when the gate is decided; requests downloaded outside the
+    #: scheduler (engine.download) await it in process_request.
+    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def gate_key(request: Request) -> GateKey:
+    parts = urlsplit(request.url)
+    return (parts.netloc.lower(), request.meta.get("cookiejar"), request.meta.get("proxy"))
+
+
+class CaptchaMiddleware:
+    def __init__(self, crawler: Any, config: CaptchaSettings, solver: Solver | None = None):
+        self.crawler = crawler
+        self.config = config
+        self.stats = crawler.stats
+        self._solver = solver
+        self.control = CrawlControl.of(crawler)
+        self.control.before_close.append(self._hand_back_all)
+        self._gates: dict[GateKey, Gate] = {}
+        self._vetoed: dict[int, Gate] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._warned: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
+        config = CaptchaSettings.from_settings(crawler.settings)
+        if not config.enabled:
+            raise NotConfigured("CAPTCHA_ENABLED is False")
+        if not is_asyncio_reactor_installed():
+            raise CaptchaConfigError(
+                "scrapy-captcha needs Twisted's asyncio reactor: set TWISTED_REACTOR = "
+                "'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's default since 2.13)"
+            )
+        mw = cls(crawler, config)
+        crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(mw.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    @property
+    def solver(self) -> Solver:
+        if self._solver is None:
+            self._solver = Solver(
+                self.config.providers[0],
+                api_key=self.config.api_key,
+                api_url=self.config.api_url,
+                timeout=self.config.solve_timeout,
+                max_concurrent_tasks=self.config.max_concurrent_tasks,
+            )
+        return self._solver
+
+    # ------------------------------------------------------------ Scrapy API
+
+    def process_request(self, request: Request, spider: Any = None) -> Awaitable[None] | None:
+        drop = request.meta.get(META_DROP)
+        if drop:
+            code, reason = drop
+            raise CaptchaDropped(code, reason, request.url)
+        gate = self._vetoed.pop(id(request), None)
+        if gate is not None:
+            # Parked, but downloaded outside the scheduler (engine.download):
+            # it cannot be re-issued later, so it waits here for its gate.
+            gate.waiting.remove(request)
+            return self._wait_direct(request, gate)
+        return None
+
+    def process_response(
+        self, request: Request, response: Response, spider: Any = None
+    ) -> Response | Request:
+        switch = request.meta.get(META_SWITCH)
+        if switch is False or not isinstance(response, TextResponse):
+            return response
+        challenges = detect(
+            response.body, url=response.url, status=response.status, headers=response.headers
+        )
+        if not challenges:
+            return response
+        for challenge in challenges:
+            logger.debug("Captcha candidate on %s: %s %s: %s", response.url, challenge.kind,
+                         challenge.sitekey, "; ".join(challenge.evidence))
+        wanted = [c for c in challenges if c.blocking or switch is True]
+        if not wanted:
+            self.stats.inc_value("captcha/incidental")
+            return response
+        challenge = wanted[0]
+        self.stats.inc_value("captcha/detected")
+        self.stats.inc_value(f"captcha/detected/{challenge.kind}")
+        return self._park(request, challenge)
+
+    def request_scheduled(self, request: Request, spider: Any = None) -> None:
+        if self._vetoed.pop(id(request), None) is not None:
+            raise IgnoreRequest("parked until its captcha gate is passed")
+
+    def spider_idle(self, spider: Any = None) -> None:
+        if self._gates or self._tasks:
+            raise DontCloseSpider("captcha solves pending")
+
+    async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        parked = sum(len(g.waiting) for g in self._gates.values())
+        if parked:
+            logger.warning("%d requests were still waiting for a captcha when the spider closed", parked)
+            self.stats.inc_value("captcha/abandoned", parked)
+        for task in list(self._tasks):
+            task.cancel()
+        self._sync_call_stats()
+        if self._solver is not None:
+            await self._solver.close()
+
+    # -------------------------------------------------------------- parking
+
+    def _park(self, request: Request, challenge: Challenge) -> Request:
+        key = gate_key(request)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = Gate(key, challenge, request)
+            self._gates[key] = gate
+            self._spawn(self._run_gate(gate))
+        else:
+            self.stats.inc_value("captcha/gate/joined")
+        gate.waiting.append(request)
+        self._vetoed[id(request)] = gate
+        self.stats.inc_value("captcha/parked")
+        return request
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait_direct(self, request: Request, gate: Gate) -> None:
+        if not await asyncio.shield(gate.done):
+            raise CaptchaDropped("GATE_FAILED", "its captcha gate was not passed", request.url)
+
+    async def _run_gate(self, gate: Gate) -> None:
+        try:
+            await self._decide_gate(gate)
+        finally:
+            self._sync_call_stats()
+
+    def _sync_call_stats(self) -> None:
+        if self._solver is not None:
+            for name, count in self._solver.stats.items():
+                self.stats.set_value(f"captcha/api_calls/{name}", count)
+
+    async def _decide_gate(self, gate: Gate) -> None:
+        try:
+            await self._pass(gate)
+        except CaptchaError as exc:
+            reaction = exc.reaction or rule_for(exc.code).reaction
+            self.stats.inc_value(f"captcha/failed/{exc.code}")
+            if reaction in (Reaction.PAUSE, Reaction.COOLDOWN):
+                # Every request stays parked on the gate until the account works;
+                # then each fetches a fresh page (its parameters are stale by now).
+                if await self.control.hold(exc, self.solver):
+                    self._close_gate(gate, proceed=True)
+                    self._reissue(gate.waiting, count_retry=False)
+                return
+            self._close_gate(gate, proceed=False)
+            self._fail(gate.waiting, exc, reaction)
+        except Exception as exc:  # a bug here must not lose the requests
+            logger.exception("Unexpected error while passing a captcha gate")
+            self._close_gate(gate, proceed=False)
+            self._fail(gate.waiting, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
+        else:
+            self._close_gate(gate, proceed=True)
+            self.stats.inc_value("captcha/released", len(gate.waiting))
+            self._reissue(gate.waiting, count_retry=False)
+
+    def _close_gate(self, gate: Gate, *, proceed: bool) -> None:
+        if self._gates.get(gate.key) is gate:
+            del self._gates[gate.key]
+        for request in gate.waiting:
+            self._vetoed.pop(id(request), None)
+        if not gate.done.done():
+            gate.done.set_result(proceed)
+
+    async def _pass(self, gate: Gate) -> None:
+        challenge = gate.challenge
+        solution = await self.solver.solve(challenge)
+        self.stats.inc_value("captcha/solved")
+        self.stats.inc_value(f"captcha/solved/{challenge.kind}")
+        self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
+        self.stats.max_value("captcha/solve_time/max", solution.elapsed)
+        if solution.cost is not None:
+            self.stats.inc_value("captcha/cost", solution.cost, start=0.0)
+        logger.info(
+            "Solved %s on %s in %.1fs (%d polls%s)", challenge.kind, challenge.page_url,
+            solution.elapsed, solution.polls,
+            f", cost {solution.cost:g}" if solution.cost is not None else "",
+        )
+        self.crawler.signals.send_catch_log(
+            captcha_signals.captcha_solved, request=gate.first, challenge=challenge, solution=solution
+        )
+        submission = self._submission(gate, solution)
+        response = await self._download(submission)
+        again = [
+            c for c in detect(response.body, url=response.url, status=response.status,
+                              headers=response.headers)
+            if c.blocking and c.kind == challenge.kind
+        ] if isinstance(response, TextResponse) else []
+        if again:
+            self.stats.inc_value("captcha/token_rejected")
+            await self.solver.report_incorrect(solution)
+            raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
+                               Reaction.RESCHEDULE)
+
+    def _submission(self, gate: Gate, solution: Solution) -> Request:
+        challenge, first = gate.challenge, gate.first
+        form = challenge.form
+        if form is None or not challenge.response_fields:
+            raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
+                               Reaction.DROP)
+        page, target = urlsplit(challenge.page_url), urlsplit(form.action)
+        if (page.scheme, page.hostname, page.port) != (target.scheme, target.hostname, target.port):
+            # A token is only ever sent to the origin that showed the challenge.
+            raise CaptchaError(CROSS_ORIGIN_SUBMIT, f"the form posts to {target.netloc}, not {page.netloc}",
+                               Reaction.DROP)
+        formdata = list(form.fields) + [(name, solution.token) for name in challenge.response_fields]
+        meta = {
+            META_SWITCH: False,
+            "dont_redirect": True,
+            "handle_httpstatus_all": True,
+            "dont_cache": True,
+        }
+        for key in ("cookiejar", "proxy", "download_slot"):
+            if key in first.meta:
+                meta[key] = first.meta[key]
+        headers = {"Referer": challenge.page_url}
+        if solution.user_agent:
+            headers["User-Agent"] = solution.user_agent
+        return FormRequest(
+            form.action, method=form.method, formdata=formdata, headers=headers, meta=meta,
+            dont_filter=True, priority=first.priority,
+        )
+
+    async def _download(self, request: Request) -> Response:
+        engine = self.crawler.engine
+        if hasattr(engine, "download_async"):
+            return await engine.download_async(request)
+        return await maybe_deferred_to_future(engine.download(request))  # Scrapy < 2.14
+
+    # ------------------------------------------------------------- outcomes
+
+    def _reissue(self, requests: list[Request], *, count_retry: bool, code: str = "") -> None:
+        for request in requests:
+            meta = dict(request.meta)
+            if count_retry:
+                meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
+            self.crawler.engine.crawl(request.replace(dont_filter=True, meta=meta))
+
+    def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction) -> None:
+        if reaction is Reaction.MISCONFIGURED and exc.code not in self._warned:
+            self._warned.add(exc.code)
+            logger.error("Captcha configuration problem %s: %s. %s", exc.code, exc.description,
+                         rule_for(exc.code).advice)
+        retry, drop = [], []
+        for request in requests:
+            budget_left = request.meta.get(META_RETRIES, 0) < self.config.max_retries
+            (retry if reaction is Reaction.RESCHEDULE and budget_left else drop).append(request)
+        if retry:
+            self.stats.inc_value(f"captcha/rescheduled/{exc.code}", len(retry))
+            logger.info("Captcha %s: rescheduling %d request(s)", exc.code, len(retry))
+            self._reissue(retry, count_retry=True)
+        for request in drop:
+            reason = exc.description or exc.code
+            if reaction is Reaction.RESCHEDULE:
+                reason = f"{reason} (after {self.config.max_retries} retries)"
+            self.stats.inc_value(f"captcha/dropped/{exc.code}")
+            logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
+            self.crawler.signals.send_catch_log(
+                captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
+            )
+            meta = {**request.meta, META_DROP: [exc.code, reason]}
+            self.crawler.engine.crawl(request.replace(dont_filter=True, meta=meta))
+
+    def _hand_back_all(self) -> None:
+        """Closing while paused: every parked request goes back to the scheduler (and JOBDIR)."""
+        for gate in list(self._gates.values()):
+            waiting = list(gate.waiting)
+            self._close_gate(gate, proceed=False)
+            self.stats.inc_value("captcha/handed_back", len(waiting))
+            self._reissue(waiting, count_retry=False)
+            gate.waiting.clear()

@@ -1,0 +1,78 @@
+"""Loopback sandbox: an emulated solving service and a demo site that verifies its tokens.
+
+A test double of the remote service and of the target sites only; the Scrapy,
+Playwright and HTTP parts that talk to it are always real.
+
+    sandbox = Sandbox(service_port=0, site_port=0)
+    await sandbox.start()
+    sandbox.service_url, sandbox.site_url
+    await sandbox.stop()
+
+Or from a shell: ``scrapy-captcha sandbox``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from . import service, site
+from .tokens import DEMO_SITEKEY, TokenAuthority
+
+DEFAULT_SERVICE_PORT = 8975
+DEFAULT_SITE_PORT = 8976
+
+__all__ = ["Sandbox", "DEMO_SITEKEY", "DEFAULT_SERVICE_PORT", "DEFAULT_SITE_PORT"]
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        service_port: int = DEFAULT_SERVICE_PORT,
+        site_port: int = DEFAULT_SITE_PORT,
+        service_config: dict[str, Any] | None = None,
+        site_config: dict[str, Any] | None = None,
+    ):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the sandbox listens on loopback only")
+        self.host = host
+        self._ports = (service_port, site_port)
+        authority = TokenAuthority()
+        self.service_state = service.ServiceState(authority)
+        self.service_state.config.update(service_config or {})
+        self.site_state = site.SiteState(authority)
+        self.site_state.config.update(site_config or {})
+        self._runners: list[web.AppRunner] = []
+        self.service_url = ""
+        self.site_url = ""
+
+    async def start(self) -> None:
+        urls = []
+        for app, port in (
+            (service.build_app(self.service_state), self._ports[0]),
+            (site.build_app(self.site_state), self._ports[1]),
+        ):
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            tcp = web.TCPSite(runner, self.host, port, reuse_address=True)
+            await tcp.start()
+            self._runners.append(runner)
+            sockets = tcp._server.sockets if tcp._server else []  # type: ignore[union-attr]
+            bound = sockets[0].getsockname()[1] if sockets else port
+            urls.append(f"http://{self.host}:{bound}")
+        self.service_url, self.site_url = urls
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()

@@ -1,0 +1,199 @@
+"""Demo site: a paginated catalog behind a reCAPTCHA v2 interstitial.
+
+The gate is what real sites serve (spec/captcha-markup.md): status 403, a
+challenge title, ``div.g-recaptcha`` in the page's only form, Google's script
+tag, a noscript fallback. ``POST /captcha/verify`` checks the token the way
+siteverify does and sets a session cookie good for ``session_pages`` pages
+(0 = the whole visit).
+
+Control: ``GET/POST /_sandbox/site`` (config), ``GET /_sandbox/site/state``.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .tokens import DEMO_SECRET, DEMO_SITEKEY, TokenAuthority
+
+SESSION_COOKIE = "sbx_session"
+PER_PAGE = 10
+
+
+def default_site_config() -> dict[str, Any]:
+    return {
+        "items": 60,
+        "gate_status": 403,
+        "session_pages": 0,
+        "gate_variant": "checkbox",  # checkbox | invisible | explicit
+        "sitekey": DEMO_SITEKEY,
+    }
+
+
+@dataclass
+class SiteState:
+    authority: TokenAuthority
+    config: dict[str, Any] = field(default_factory=default_site_config)
+    sessions: dict[str, int] = field(default_factory=dict)  # id -> pages left (-1 = unlimited)
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"pages": 0, "gates": 0, "verified": 0, "refused": 0}
+    )
+
+
+def _item(i: int) -> dict[str, Any]:
+    return {"id": i, "name": f"Sandbox item {i:03d}", "price": f"{(i * 37) % 200 + 9.99:.2f}", "sku": f"SBX-{i:05d}"}
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/static/site.css"></head>
+<body><header><a href="/">Sandbox Store</a>
+<form class="search" action="/search" method="GET"><input type="search" name="q" placeholder="Search"></form>
+</header><main>{main}</main><footer>&copy; Sandbox Store</footer></body></html>"""
+
+_GATE_WIDGET = {
+    "checkbox": '<div class="g-recaptcha" data-sitekey="{key}" data-callback="onPass"></div>\n'
+    '<button type="submit">Continue</button>',
+    "invisible": '<button class="g-recaptcha btn" data-sitekey="{key}" data-callback="onSubmit" '
+    'data-action="submit">Continue</button>',
+    "explicit": '<div id="recaptcha-box"></div>\n<button type="submit">Continue</button>\n'
+    "<script>var onloadCallback = function() {{ grecaptcha.render('recaptcha-box', "
+    "{{'sitekey' : '{key}', 'theme' : 'light'}}); }};</script>",
+}
+
+_GATE = """<!DOCTYPE html>
+<html lang="en" dir="ltr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Verify you are human</title>
+<script src="https://www.google.com/recaptcha/api.js{script_query}" async defer></script>
+<script>function onPass(t) {{ document.getElementById('captcha-form').submit(); }}
+function onSubmit(t) {{ document.getElementById('captcha-form').submit(); }}</script>
+</head><body><div class="wrapper">
+<h1>One more step</h1>
+<p>Please complete the security check to access <b>{host}</b>.</p>{error}
+<form id="captcha-form" action="/captcha/verify" method="POST">
+<input type="hidden" name="continue" value="{path}">
+{widget}
+<noscript><iframe src="https://www.google.com/recaptcha/api/fallback?k={key}" frameborder="0"
+ scrolling="no" style="width: 302px; height:422px;"></iframe>
+<textarea id="g-recaptcha-response" name="g-recaptcha-response" class="g-recaptcha-response"></textarea></noscript>
+</form>
+<p class="ray">Ray ID: {ray}</p></div></body></html>"""
+
+
+def build_app(state: SiteState) -> web.Application:
+    def gate(request: web.Request, error: str = "") -> web.Response:
+        state.counters["gates"] += 1
+        cfg = state.config
+        variant = cfg["gate_variant"] if cfg["gate_variant"] in _GATE_WIDGET else "checkbox"
+        key = html.escape(cfg["sitekey"])
+        body = _GATE.format(
+            script_query="?onload=onloadCallback&render=explicit" if variant == "explicit" else "",
+            host=html.escape(request.host),
+            error=f'\n<p class="error">{html.escape(error)}</p>' if error else "",
+            path=html.escape(request.path_qs),
+            widget=_GATE_WIDGET[variant].format(key=key),
+            key=key,
+            ray=secrets.token_hex(8),
+        )
+        return web.Response(status=int(cfg["gate_status"]), text=body, content_type="text/html")
+
+    def admitted(request: web.Request) -> bool:
+        sid = request.cookies.get(SESSION_COOKIE)
+        left = state.sessions.get(sid or "")
+        if left is None:
+            return False
+        if left == 0:
+            del state.sessions[sid or ""]
+            return False
+        if left > 0:
+            state.sessions[sid or ""] = left - 1
+        return True
+
+    @web.middleware
+    async def gatekeeper(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(("/captcha/", "/_sandbox/", "/static/")):
+            return await handler(request)
+        if not admitted(request):
+            return gate(request)
+        state.counters["pages"] += 1
+        return await handler(request)
+
+    def page(title: str, main: str) -> web.Response:
+        return web.Response(text=_PAGE.format(title=html.escape(title), main=main), content_type="text/html")
+
+    async def index(request: web.Request) -> web.Response:
+        return page("Sandbox Store", '<h1>Welcome</h1><p><a class="catalog" href="/catalog/1">Browse the catalog</a></p>')
+
+    async def catalog(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        total = int(state.config["items"])
+        pages = max(1, -(-total // PER_PAGE))
+        if not 1 <= n <= pages:
+            raise web.HTTPNotFound()
+        first = (n - 1) * PER_PAGE + 1
+        rows = "".join(
+            f'<li class="product"><a href="/item/{i}">{html.escape(_item(i)["name"])}</a></li>'
+            for i in range(first, min(total, first + PER_PAGE - 1) + 1)
+        )
+        nav = f'<a class="next" rel="next" href="/catalog/{n + 1}">Next</a>' if n < pages else ""
+        return page(f"Catalog page {n}", f'<h1>Catalog</h1><ul class="products">{rows}</ul><nav>{nav}</nav>')
+
+    async def item(request: web.Request) -> web.Response:
+        i = int(request.match_info["i"])
+        if not 1 <= i <= int(state.config["items"]):
+            raise web.HTTPNotFound()
+        data = _item(i)
+        return page(
+            data["name"],
+            f'<article class="item" data-id="{i}"><h1>{html.escape(data["name"])}</h1>'
+            f'<p class="price">{data["price"]}</p><p class="sku">{data["sku"]}</p></article>',
+        )
+
+    async def verify(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = str(form.get("g-recaptcha-response", ""))
+        target = str(form.get("continue", "/"))
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"  # no open redirect
+        result = state.authority.siteverify(DEMO_SECRET, token, request.url.host or "")
+        if not result.get("success"):
+            state.counters["refused"] += 1
+            request = request.clone(rel_url=target)
+            return gate(request, "The verification failed: " + ", ".join(map(str, result["error-codes"])))
+        state.counters["verified"] += 1
+        sid = secrets.token_urlsafe(16)
+        pages = int(state.config["session_pages"])
+        state.sessions[sid] = pages if pages > 0 else -1
+        response = web.HTTPFound(target)
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Lax", path="/")
+        raise response
+
+    async def control(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            state.config.update(await request.json())
+        return web.json_response(state.config)
+
+    async def control_state(request: web.Request) -> web.Response:
+        return web.json_response({**state.counters, "sessions": len(state.sessions)})
+
+    async def control_reset(request: web.Request) -> web.Response:
+        state.config = {**default_site_config(), **(await request.json() if request.can_read_body else {})}
+        state.sessions.clear()
+        for key in state.counters:
+            state.counters[key] = 0
+        return web.json_response(state.config)
+
+    app = web.Application(middlewares=[gatekeeper])
+    app.router.add_get("/", index)
+    app.router.add_get(r"/catalog/{n:\d+}", catalog)
+    app.router.add_get(r"/item/{i:\d+}", item)
+    app.router.add_post("/captcha/verify", verify)
+    app.router.add_route("*", "/_sandbox/site", control)
+    app.router.add_get("/_sandbox/site/state", control_state)
+    app.router.add_post("/_sandbox/site/reset", control_reset)
+    return app

@@ -1,0 +1,145 @@
+"""``CAPTCHA_*`` settings: read once at startup, validated with errors that say what to change."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .model import CaptchaConfigError
+from .service.presets import PRESETS
+
+#: The sandbox accepts any key; it gets one so the demo needs no configuration.
+SANDBOX_KEY = "sandbox-demo-key"
+
+DEFAULTS: dict[str, Any] = {
+    "CAPTCHA_ENABLED": True,
+    "CAPTCHA_PROVIDER": "yescaptcha",
+    "CAPTCHA_API_KEY": None,
+    "CAPTCHA_API_URL": None,
+    "CAPTCHA_MAX_RETRIES": 3,
+    "CAPTCHA_SOLVE_TIMEOUT": 180.0,
+    "CAPTCHA_PAUSE_CHECK_INTERVAL": 60.0,
+    "CAPTCHA_PAUSE_TIMEOUT": None,
+    "CAPTCHA_BUDGET": None,
+    "CAPTCHA_MAX_CONCURRENT_TASKS": 50,
+}
+
+
+@dataclass(frozen=True)
+class CaptchaSettings:
+    enabled: bool
+    providers: tuple[str, ...]
+    api_key: str = field(repr=False)
+    api_url: str | None
+    max_retries: int
+    solve_timeout: float
+    pause_check_interval: float
+    pause_timeout: float | None
+    budget: float | None
+    max_concurrent_tasks: int
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CaptchaSettings:
+        def get(name: str) -> Any:
+            value = settings.get(name)
+            return DEFAULTS[name] if value is None else value
+
+        enabled = _bool(settings, "CAPTCHA_ENABLED", get("CAPTCHA_ENABLED"))
+        providers = _providers(get("CAPTCHA_PROVIDER"))
+        api_url = get("CAPTCHA_API_URL")
+        if api_url is not None:
+            parts = urlsplit(str(api_url))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise CaptchaConfigError(
+                    f"CAPTCHA_API_URL must be an http(s) base URL such as "
+                    f"'https://api.yescaptcha.com', got {api_url!r}"
+                )
+            api_url = str(api_url).rstrip("/")
+        api_key = settings.get("CAPTCHA_API_KEY") or os.environ.get("CAPTCHA_API_KEY") or ""
+        if not isinstance(api_key, str):
+            raise CaptchaConfigError("CAPTCHA_API_KEY must be a string")
+        api_key = api_key.strip()
+        if not api_key:
+            if providers == ("sandbox",):
+                api_key = SANDBOX_KEY
+            elif enabled:
+                raise CaptchaConfigError(
+                    f"CAPTCHA_API_KEY is not set: set it in the settings or the environment "
+                    f"variable CAPTCHA_API_KEY (provider {', '.join(providers)})"
+                )
+        return cls(
+            enabled=enabled,
+            providers=providers,
+            api_key=api_key,
+            api_url=api_url,
+            max_retries=_int(get("CAPTCHA_MAX_RETRIES"), "CAPTCHA_MAX_RETRIES", minimum=0),
+            solve_timeout=_float(get("CAPTCHA_SOLVE_TIMEOUT"), "CAPTCHA_SOLVE_TIMEOUT"),
+            pause_check_interval=_float(
+                get("CAPTCHA_PAUSE_CHECK_INTERVAL"), "CAPTCHA_PAUSE_CHECK_INTERVAL"
+            ),
+            pause_timeout=_optional_float(get("CAPTCHA_PAUSE_TIMEOUT"), "CAPTCHA_PAUSE_TIMEOUT"),
+            budget=_optional_float(get("CAPTCHA_BUDGET"), "CAPTCHA_BUDGET", allow_zero=True),
+            max_concurrent_tasks=_int(
+                get("CAPTCHA_MAX_CONCURRENT_TASKS"), "CAPTCHA_MAX_CONCURRENT_TASKS", minimum=0
+            ),
+        )
+
+
+def _bool(settings: Any, name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    try:
+        return settings.getbool(name, DEFAULTS[name])
+    except ValueError:
+        raise CaptchaConfigError(f"{name} must be True or False, got {value!r}") from None
+
+
+def _providers(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)):
+        names = [str(v).strip() for v in value]
+    else:
+        names = []
+    unknown = [n for n in names if n not in PRESETS]
+    if not names or unknown:
+        raise CaptchaConfigError(
+            f"CAPTCHA_PROVIDER must be one of {', '.join(PRESETS)} (or a list of them), "
+            f"got {value!r}"
+        )
+    return tuple(names)
+
+
+def _number(value: Any, name: str, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise CaptchaConfigError(f"{name} must be a number, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise CaptchaConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def _int(value: Any, name: str, *, minimum: int) -> int:
+    number = _number(value, name, float)
+    if number != int(number) or number < minimum:
+        raise CaptchaConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(number)
+
+
+def _float(value: Any, name: str) -> float:
+    number = _number(value, name, float)
+    if not number > 0 or number == float("inf"):
+        raise CaptchaConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(number)
+
+
+def _optional_float(value: Any, name: str, *, allow_zero: bool = False) -> float | None:
+    if value is None or value == "":
+        return None
+    number = _number(value, name, float)
+    if number < 0 or (number == 0 and not allow_zero) or number == float("inf"):
+        what = ">= 0" if allow_zero else "> 0"
+        raise CaptchaConfigError(f"{name} must be unset (no limit) or a number {what}, got {value!r}")
+    return float(number)

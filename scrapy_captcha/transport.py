@@ -1,0 +1,79 @@
+"""The one HTTP client: POST a JSON call, return (status, body bytes).
+
+aiohttp is already a Scrapy dependency and runs on the asyncio loop that
+Scrapy's asyncio reactor drives, so a pending call never blocks the crawl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from .model import TransportFault
+from .service.errors import TRANSPORT_ERROR, rule_for
+from .service.protocol import Call
+
+#: Bodies larger than this are not the protocol (a proxy error page, garbage).
+MAX_BODY = 2 * 1024 * 1024
+
+
+class Transport:
+    """One reused :class:`aiohttp.ClientSession` per solver (per event loop)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, user_agent: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.user_agent = user_agent or "scrapy-captcha"
+        self._session: aiohttp.ClientSession | None = None
+        self.calls = 0
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+                # Target-site cookies must never reach the service, and the
+                # service's cookies are no use to us.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._session
+
+    async def post(self, call: Call) -> tuple[int, bytes]:
+        url = self.base_url + call.path
+        self.calls += 1
+        data = json.dumps(call.payload).encode()
+        try:
+            async with self._get_session().post(
+                url, data=data, headers={"Content-Type": "application/json"}
+            ) as response:
+                body = await response.content.read(MAX_BODY + 1)
+                return response.status, body
+        except asyncio.TimeoutError:
+            raise TransportFault(
+                TRANSPORT_ERROR, f"timeout after {self.timeout:g}s on {call.path}",
+                rule_for(TRANSPORT_ERROR).reaction,
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            # str(exc) names host and port, never the payload: the key stays out.
+            raise TransportFault(
+                TRANSPORT_ERROR, f"{type(exc).__name__} on {call.path}: {exc}",
+                rule_for(TRANSPORT_ERROR).reaction,
+            ) from None
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"Transport({self.base_url!r})"
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main job: the example crawl against the built-in sandbox (emulated
+# solving service + demo site on loopback), then what it scraped and what the
+# captchas cost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/.venv/bin
+work=$(mktemp -d)
+"$BIN/scrapy-captcha" sandbox --service-port 0 --site-port 0 --latency 2 --session-pages 25 \
+  --ready-file "$work/sandbox.json" >"$work/sandbox.log" 2>&1 &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -s "$work/sandbox.json" ] && break; sleep 0.1; done
+[ -s "$work/sandbox.json" ] || { cat "$work/sandbox.log"; echo "sandbox did not start" >&2; exit 1; }
+read -r service_url site_url < <("$BIN/python" -c \
+  'import json,sys; d=json.load(open(sys.argv[1])); print(d["service_url"], d["site_url"])' "$work/sandbox.json")
+echo "sandbox: solving service $service_url, demo site $site_url"
+(cd example_project && "$BIN/scrapy" crawl catalog -a start_url="$site_url/" \
+  -s CAPTCHA_API_URL="$service_url" -s LOG_LEVEL=WARNING -O "$work/items.jsonl")
+"$BIN/python" - "$work/items.jsonl" <<'PY'
+import json, sys
+items = [json.loads(line) for line in open(sys.argv[1])]
+ids = [i["id"] for i in items]
+print(f"scraped {len(items)} items ({len(set(ids))} distinct), e.g.:")
+for item in sorted(items, key=lambda i: i["id"])[:3]:
+    print(f"  #{item['id']:>3} {item['name']:<20} {item['price']:>7.2f}  {item['sku']}")
+PY
