@@ -270,6 +270,8 @@ class CaptchaMiddleware:
         meta = {
             META_SWITCH: False,
             "dont_redirect": True,
+            # A token is single use: posting it again cannot succeed.
+            "dont_retry": True,
             "handle_httpstatus_all": True,
             "dont_cache": True,
         }

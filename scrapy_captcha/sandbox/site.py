@@ -86,16 +86,16 @@ function onSubmit(t) {{ document.getElementById('captcha-form').submit(); }}</sc
 
 
 def build_app(state: SiteState) -> web.Application:
-    def gate(request: web.Request, error: str = "") -> web.Response:
+    def gate(host: str, path: str, error: str = "") -> web.Response:
         state.counters["gates"] += 1
         cfg = state.config
         variant = cfg["gate_variant"] if cfg["gate_variant"] in _GATE_WIDGET else "checkbox"
         key = html.escape(cfg["sitekey"])
         body = _GATE.format(
             script_query="?onload=onloadCallback&render=explicit" if variant == "explicit" else "",
-            host=html.escape(request.host),
+            host=html.escape(host),
             error=f'\n<p class="error">{html.escape(error)}</p>' if error else "",
-            path=html.escape(request.path_qs),
+            path=html.escape(path),
             widget=_GATE_WIDGET[variant].format(key=key),
             key=key,
             ray=secrets.token_hex(8),
@@ -119,7 +119,7 @@ def build_app(state: SiteState) -> web.Application:
         if request.path.startswith(("/captcha/", "/_sandbox/", "/static/")):
             return await handler(request)
         if not admitted(request):
-            return gate(request)
+            return gate(request.host, request.path_qs)
         state.counters["pages"] += 1
         return await handler(request)
 
@@ -163,8 +163,7 @@ def build_app(state: SiteState) -> web.Application:
         result = state.authority.siteverify(DEMO_SECRET, token, request.url.host or "")
         if not result.get("success"):
             state.counters["refused"] += 1
-            request = request.clone(rel_url=target)
-            return gate(request, "The verification failed: " + ", ".join(map(str, result["error-codes"])))
+            return gate(request.host, target, "The verification failed: " + ", ".join(map(str, result["error-codes"])))
         state.counters["verified"] += 1
         sid = secrets.token_urlsafe(16)
         pages = int(state.config["session_pages"])

@@ -1,0 +1,200 @@
+"""Real Scrapy crawls through the sandbox's reCAPTCHA gate."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import pytest_twisted
+import scrapy
+from scrapy.crawler import CrawlerRunner
+
+from scrapy_captcha import CaptchaConfigError, CaptchaDropped
+from scrapy_captcha.sandbox import DEMO_SITEKEY
+
+from .crawling import API_KEY, CatalogSpider, crawl, settings_for
+
+ALL_IDS = list(range(1, 61))
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_item_arrives_exactly_once_through_the_gate(sandbox):
+    record = await crawl(sandbox)
+    assert record.ids == ALL_IDS
+    assert record.errbacks == []
+    assert record.reason == "finished"
+    stats = record.stats
+    assert stats["captcha/solved"] >= 1
+    assert stats["captcha/detected/recaptcha_v2"] >= 1
+    # Every request that met the gate was released once it passed: none lost.
+    assert stats["captcha/parked"] == stats["captcha/released"]
+    # The catalog pages were delivered with their cb_kwargs and meta intact.
+    assert sorted(p for p, _ in record.pages) == [1, 2, 3, 4, 5, 6]
+    assert {m for _, m in record.pages} == {"kept"}
+    state = sandbox.state()
+    assert state["verified"] == stats["captcha/solved"]
+    assert state["calls"]["createTask"] == stats["captcha/solved"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_solve_for_a_gate_that_many_requests_meet(sandbox):
+    # The first catalog page is requested 20 times at once (same gate):
+    # one createTask, twenty deliveries.
+    class Burst(CatalogSpider):
+        async def start(self):
+            for n in range(20):
+                yield scrapy.Request(f"{self.start_url}/item/{n + 1}", callback=self.parse_item,
+                                     errback=self.failed, cb_kwargs={"from_page": 0},
+                                     meta={"mine": "kept"})
+
+    sandbox.reset(service={"latency": 1.0})
+    record = await crawl(sandbox, Burst, CONCURRENT_REQUESTS=20, CONCURRENT_REQUESTS_PER_DOMAIN=20)
+    assert record.ids == list(range(1, 21))
+    assert sandbox.state()["calls"]["createTask"] == 1
+    assert record.stats["captcha/gate/joined"] == record.stats["captcha/parked"] - 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_that_expire_are_solved_again_and_nothing_is_lost(sandbox):
+    sandbox.reset(site={"session_pages": 10})
+    record = await crawl(sandbox)
+    assert record.ids == ALL_IDS
+    assert record.stats["captcha/solved"] >= 6  # 66 pages, 10 per session
+    assert record.errbacks == []
+
+
+@pytest.mark.parametrize("variant", ["invisible", "explicit"])
+@pytest_twisted.ensureDeferred
+async def test_gate_variants(sandbox, variant):
+    sandbox.reset(site={"gate_variant": variant})
+    record = await crawl(sandbox)
+    assert record.ids == ALL_IDS
+    assert record.stats["captcha/solved"] >= 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_meta_captcha_false_leaves_the_response_alone(sandbox):
+    got = []
+
+    class Hands(CatalogSpider):
+        async def start(self):
+            yield scrapy.Request(self.start_url + "/item/1", callback=self.got,
+                                 meta={"captcha": False, "handle_httpstatus_list": [403]})
+
+        def got(self, response):
+            got.append(response.status)
+
+    record = await crawl(sandbox, Hands)
+    assert got == [403]
+    assert "captcha/detected" not in record.stats
+    assert sandbox.state()["calls"] == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_invalid_sitekey_drops_into_the_errback(sandbox, caplog):
+    # The site shows a key the (emulated) Google does not know: the service
+    # answers ERROR_RECAPTCHA_INVALID_SITEKEY, nothing can help, the request is dropped.
+    sandbox.reset(site={"sitekey": "6L" + "x" * 38})
+    with caplog.at_level(logging.WARNING, logger="scrapy_captcha.middleware"):
+        record = await crawl(sandbox)
+    assert record.items == []
+    assert len(record.errbacks) == 1
+    failure = record.errbacks[0]
+    assert failure.check(CaptchaDropped)
+    assert failure.value.code == "ERROR_RECAPTCHA_INVALID_SITEKEY"
+    assert record.stats["captcha/dropped/ERROR_RECAPTCHA_INVALID_SITEKEY"] == 1
+    assert any("ERROR_RECAPTCHA_INVALID_SITEKEY" in r.getMessage() and "/catalog/1" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unsolvable_reschedules_and_the_item_arrives_once(sandbox):
+    sandbox.configure(rules=[{"endpoint": "getTaskResult", "error": "ERROR_CAPTCHA_UNSOLVABLE", "times": 1}])
+    record = await crawl(sandbox)
+    assert record.ids == ALL_IDS
+    assert record.stats["captcha/rescheduled/ERROR_CAPTCHA_UNSOLVABLE"] >= 1
+    assert record.stats["captcha/solved"] >= 1
+    assert record.errbacks == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_retry_budget_turns_reschedule_into_drop(sandbox):
+    sandbox.configure(rules=[{"endpoint": "getTaskResult", "error": "ERROR_CAPTCHA_UNSOLVABLE", "times": -1}])
+    record = await crawl(sandbox, CAPTCHA_MAX_RETRIES=2)
+    assert [f.value.code for f in record.errbacks] == ["ERROR_CAPTCHA_UNSOLVABLE"]
+    assert record.stats["captcha/rescheduled/ERROR_CAPTCHA_UNSOLVABLE"] == 2
+    assert sandbox.state()["calls"]["createTask"] == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_token_refused_by_the_site_is_reported_and_rescheduled(sandbox):
+    # The service hands out a token the site has never seen: the gate comes back.
+    sandbox.configure(rules=[{"endpoint": "getTaskResult", "times": 1, "http_status": 200,
+                              "content_type": "application/json",
+                              "body": '{"errorId":0,"status":"ready","solution":{"gRecaptchaResponse":"03Aforged"}}'}])
+    record = await crawl(sandbox)
+    assert record.ids == ALL_IDS
+    assert record.stats["captcha/token_rejected"] == 1
+    assert record.stats["captcha/rescheduled/TOKEN_REJECTED"] == 1
+    assert sandbox.site_state()["refused"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_zero_balance_pauses_then_resumes_when_topped_up(sandbox):
+    sandbox.reset(service={"balance": 0.0, "latency": 0.2})
+    from twisted.internet import reactor
+
+    # Top the account up two seconds into the pause, as a person would.
+    reactor.callLater(2.0, lambda: sandbox.configure(balance=1.0))
+    record = await crawl(sandbox, CAPTCHA_PAUSE_CHECK_INTERVAL=0.5)
+    assert record.ids == ALL_IDS
+    assert record.stats["captcha/paused/ERROR_ZERO_BALANCE"] == 1
+    assert record.stats["captcha/api_calls/balance"] >= 2
+    assert record.errbacks == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_api_key_never_reaches_logs_or_stats(sandbox, caplog):
+    sandbox.configure(rules=[{"endpoint": "createTask", "error": "ERROR_ZERO_BALANCE", "times": 1},
+                             {"endpoint": "getTaskResult", "http_status": 502, "body": "bad gateway", "times": 1}])
+    with caplog.at_level(logging.DEBUG):
+        record = await crawl(sandbox, CAPTCHA_PAUSE_CHECK_INTERVAL=0.3)
+    assert record.ids == ALL_IDS
+    assert caplog.records, "the crawl logged nothing?"
+    for entry in caplog.records:
+        assert API_KEY not in entry.getMessage()
+        assert API_KEY not in str(entry.args)
+    assert API_KEY not in repr(record.stats)
+
+
+def test_settings_are_validated_at_startup():
+    def create(**settings):
+        runner = CrawlerRunner({"ADDONS": {"scrapy_captcha.Addon": 500}, **settings})
+        crawler = runner.create_crawler(CatalogSpider)
+        crawler._apply_settings()
+        from scrapy_captcha.middleware import CaptchaMiddleware
+
+        return CaptchaMiddleware.from_crawler(crawler)
+
+    with pytest.raises(CaptchaConfigError, match="CAPTCHA_PROVIDER must be one of"):
+        create(CAPTCHA_PROVIDER="nope", CAPTCHA_API_KEY="k")
+    with pytest.raises(CaptchaConfigError, match="CAPTCHA_SOLVE_TIMEOUT must be a number"):
+        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_SOLVE_TIMEOUT="soon")
+    with pytest.raises(CaptchaConfigError, match="CAPTCHA_API_KEY is not set"):
+        create(CAPTCHA_PROVIDER="capsolver")
+    with pytest.raises(CaptchaConfigError, match="CAPTCHA_MAX_RETRIES must be a whole number >= 0"):
+        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_MAX_RETRIES=-1)
+    with pytest.raises(CaptchaConfigError, match="CAPTCHA_API_URL must be an http"):
+        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_API_URL="ftp://x")
+    assert create(CAPTCHA_PROVIDER="sandbox").config.api_key  # the sandbox needs no key
+
+
+def test_the_sandbox_sitekey_has_the_real_format():
+    assert DEMO_SITEKEY.startswith("6L") and len(DEMO_SITEKEY) == 40
+
+
+def test_settings_for_never_puts_the_key_in_repr(sandbox):
+    from scrapy_captcha.settings import CaptchaSettings
+
+    config = CaptchaSettings.from_settings(scrapy.settings.Settings(settings_for(sandbox)))
+    assert API_KEY not in repr(config)
