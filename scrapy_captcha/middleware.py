@@ -93,7 +93,7 @@ class CaptchaMiddleware:
         if self._solver is None:
             self._solver = Solver(
                 self.config.providers[0],
-                api_key=self.config.api_key,
+                api_key=self.config.api_key.reveal(),
                 api_url=self.config.api_url,
                 timeout=self.config.solve_timeout,
                 max_concurrent_tasks=self.config.max_concurrent_tasks,

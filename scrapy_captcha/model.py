@@ -71,6 +71,39 @@ class Solution:
     polls: int = 0
 
 
+class Secret:
+    """An API key. Its repr, str and format are masked; only ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return f"<secret: {len(self._value)} chars>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Never pickled into a JOBDIR or a queue.
+        raise TypeError("an API key is not picklable")
+
+
 class CaptchaError(Exception):
     """Base class for everything this package raises about a solve."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .model import CaptchaConfigError
+from .model import CaptchaConfigError, Secret
 from .service.presets import PRESETS
 
 #: The sandbox accepts any key; it gets one so the demo needs no configuration.
@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
 class CaptchaSettings:
     enabled: bool
     providers: tuple[str, ...]
-    api_key: str = field(repr=False)
+    api_key: Secret
     api_url: str | None
     max_retries: int
     solve_timeout: float
@@ -72,7 +72,7 @@ class CaptchaSettings:
         return cls(
             enabled=enabled,
             providers=providers,
-            api_key=api_key,
+            api_key=Secret(api_key),
             api_url=api_url,
             max_retries=_int(get("CAPTCHA_MAX_RETRIES"), "CAPTCHA_MAX_RETRIES", minimum=0),
             solve_timeout=_float(get("CAPTCHA_SOLVE_TIMEOUT"), "CAPTCHA_SOLVE_TIMEOUT"),

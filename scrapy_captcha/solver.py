@@ -11,7 +11,7 @@ import os
 import random
 from typing import Any, Awaitable, Callable, TypeVar
 
-from .model import CaptchaError, Challenge, Reaction, ServiceError, Solution
+from .model import CaptchaError, Challenge, Reaction, Secret, ServiceError, Solution
 from .service import protocol
 from .service.errors import SOLVE_TIMEOUT, rule_for
 from .service.presets import Preset, get_preset
@@ -21,10 +21,6 @@ T = TypeVar("T")
 
 #: Longest single wait between repeated calls, whatever the rule says.
 MAX_BACKOFF = 60.0
-
-
-def _mask(key: str) -> str:
-    return f"{key[:3]}…{len(key)}" if key else "<empty>"
 
 
 class Solver:
@@ -54,7 +50,7 @@ class Solver:
             raise ValueError(
                 f"no API key for provider {provider!r}: pass api_key= or set CAPTCHA_API_KEY"
             )
-        self.__key = key
+        self._key = Secret(key)
         self.api_url = (api_url or self.preset.base_url).rstrip("/")
         self.timeout = float(timeout)
         self.soft_id = soft_id
@@ -74,12 +70,8 @@ class Solver:
     def provider(self) -> str:
         return self.preset.name
 
-    @property
-    def masked_key(self) -> str:
-        return _mask(self.__key)
-
     def __repr__(self) -> str:
-        return f"Solver(provider={self.provider!r}, api_url={self.api_url!r}, key={self.masked_key})"
+        return f"Solver(provider={self.provider!r}, api_url={self.api_url!r}, key={self._key!r})"
 
     # ------------------------------------------------------------------ API
 
@@ -100,12 +92,12 @@ class Solver:
 
     async def balance(self) -> float:
         self.stats["balance"] += 1
-        call = protocol.balance_call(self.__key)
+        call = protocol.balance_call(self._key.reveal())
         return await self._with_backoff(call, protocol.parse_balance)
 
     async def report_incorrect(self, solution: Solution) -> bool:
         """Tell the service a token was refused. False where the dialect has no endpoint."""
-        call = protocol.report_call(self.preset, self.__key, solution.task_id)
+        call = protocol.report_call(self.preset, self._key.reveal(), solution.task_id)
         if call is None or solution.task_id is None:
             return False
         self.stats["report"] += 1
@@ -141,12 +133,12 @@ class Solver:
 
     async def _solve(self, challenge: Challenge, started: float) -> Solution:
         loop = asyncio.get_running_loop()
-        call = protocol.create_task_call(self.preset, self.__key, challenge, soft_id=self.soft_id)
+        call = protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id)
         task_id, solution = await self._with_backoff(call, protocol.parse_create_task, create=True)
         self.stats["create"] += 1
         polls = 0
         if solution is None:
-            poll = protocol.task_result_call(self.__key, task_id)
+            poll = protocol.task_result_call(self._key.reveal(), task_id)
             await self._sleep(self.first_poll)
             while True:
                 polls += 1

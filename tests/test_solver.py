@@ -1,0 +1,181 @@
+"""The Solver over real HTTP against the sandbox's emulated service."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import pytest_twisted
+
+from scrapy_captcha import Challenge, Reaction, ServiceError, Solver, TransportFault
+from scrapy_captcha.sandbox import DEMO_SITEKEY
+
+from .crawling import aio
+
+KEY = "solver-test-key-SECRET-42"
+
+
+def challenge(sandbox, sitekey: str = DEMO_SITEKEY) -> Challenge:
+    return Challenge(kind="recaptcha_v2", sitekey=sitekey, page_url=sandbox.site_url + "/item/1", blocking=True)
+
+
+def solver(sandbox, **kw) -> Solver:
+    kw.setdefault("first_poll", 0.2)
+    kw.setdefault("poll_interval", 0.2)
+    return Solver("sandbox", api_key=KEY, api_url=sandbox.service_url, **kw)
+
+
+async def _solve(sandbox, ch=None, **kw):
+    s = solver(sandbox, **kw)
+    try:
+        return await s.solve(ch or challenge(sandbox)), s
+    finally:
+        await s.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_solve_create_then_poll(sandbox):
+    sandbox.reset(service={"latency": 0.5})
+    solution, s = await aio(_solve(sandbox))
+    assert solution.token.startswith("03A")
+    assert solution.cost == pytest.approx(0.002)
+    assert 2 <= solution.polls <= 4
+    assert s.stats["create"] == 1 and s.stats["poll"] == solution.polls
+    assert sandbox.state()["calls"] == {"createTask": 1, "getTaskResult": solution.polls}
+
+
+@pytest_twisted.ensureDeferred
+async def test_ready_straight_from_create_task_is_not_polled(sandbox):
+    sandbox.reset(service={"quirks": ["ready_on_create"]})
+    solution, _ = await aio(_solve(sandbox))
+    assert solution.polls == 0
+    assert sandbox.state()["calls"] == {"createTask": 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_idle_status_means_processing(sandbox):
+    sandbox.reset(service={"latency": 0.8, "quirks": ["idle", "string_numbers"]})
+    solution, _ = await aio(_solve(sandbox))
+    assert solution.token and solution.cost == pytest.approx(0.002)
+    statuses = sandbox.log()
+    assert statuses[0]["endpoint"] == "createTask"
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_400_and_401_bodies_are_read(sandbox):
+    sandbox.reset(service={"quirks": ["http_status"], "keys": {KEY: "ERROR_KEY_DENIED_ACCESS"}})
+    with pytest.raises(ServiceError) as info:
+        await aio(_solve(sandbox))
+    assert info.value.code == "ERROR_KEY_DENIED_ACCESS"
+    assert info.value.reaction is Reaction.PAUSE
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_string_balance(sandbox):
+    sandbox.reset(service={"balance": 12.5, "quirks": ["string_numbers"]})
+    s = solver(sandbox)
+    try:
+        assert await aio(s.balance()) == 12.5
+    finally:
+        await aio(s.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_overall_solve_timeout(sandbox):
+    sandbox.reset(service={"latency": 30})
+    with pytest.raises(ServiceError) as info:
+        await aio(_solve(sandbox, timeout=1.0))
+    assert info.value.code == "SOLVE_TIMEOUT"
+    assert info.value.reaction is Reaction.RESCHEDULE
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_session_is_reused(sandbox):
+    s = solver(sandbox)
+    try:
+        await aio(s.solve(challenge(sandbox)))
+        session = s.transport._session
+        await aio(s.solve(challenge(sandbox)))
+        assert s.transport._session is session
+        assert s.transport.calls == sandbox.state()["calls"]["createTask"] + sandbox.state()["calls"]["getTaskResult"]
+    finally:
+        await aio(s.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_5xx_and_garbage_are_retried_with_growing_delays(sandbox):
+    sandbox.configure(rules=[
+        {"endpoint": "createTask", "http_status": 502, "body": "<html>bad gateway</html>", "times": 1},
+        {"endpoint": "createTask", "http_status": 200, "body": "<html>not json</html>", "times": 1},
+    ])
+    solution, _ = await aio(_solve(sandbox))
+    assert solution.token
+    creates = [e["t"] for e in sandbox.log() if e["endpoint"] == "createTask"]
+    assert len(creates) == 3
+    gaps = [b - a for a, b in zip(creates, creates[1:])]
+    # base 1 s then 2 s, each with +-20 % jitter: never repeated without a delay
+    assert gaps[0] >= 0.8 and gaps[1] >= 1.6
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_slot_waits_3_seconds(sandbox):
+    sandbox.configure(rules=[{"endpoint": "createTask", "error": "ERROR_NO_SLOT_AVAILABLE", "times": 1}])
+    solution, _ = await aio(_solve(sandbox))
+    creates = [e["t"] for e in sandbox.log() if e["endpoint"] == "createTask"]
+    assert creates[1] - creates[0] >= 2.4
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_request_backs_off_once_then_drops(sandbox):
+    sandbox.configure(rules=[{"endpoint": "createTask", "error": "ERROR_BAD_REQUEST", "times": -1}])
+    with pytest.raises(ServiceError) as info:
+        await aio(_solve(sandbox))
+    assert info.value.reaction is Reaction.DROP
+    assert sandbox.state()["calls"]["createTask"] == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_connection_refused_is_a_transport_fault(sandbox):
+    s = Solver("sandbox", api_key=KEY, api_url="http://127.0.0.1:9", timeout=2.5)
+    try:
+        with pytest.raises((TransportFault, ServiceError)) as info:
+            await aio(s.solve(challenge(sandbox)))
+    finally:
+        await aio(s.close())
+    # retried with delays until the overall timeout
+    assert info.value.code in ("TRANSPORT_ERROR", "SOLVE_TIMEOUT")
+
+
+def test_solver_needs_a_key_and_hides_it(monkeypatch):
+    monkeypatch.delenv("CAPTCHA_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="CAPTCHA_API_KEY"):
+        Solver("capsolver")
+    monkeypatch.setenv("CAPTCHA_API_KEY", "from-env-SECRET")
+    s = Solver("capsolver")
+    assert "from-env-SECRET" not in repr(s) and "from-env-SECRET" not in str(vars(s))
+
+
+def test_plain_asyncio_without_scrapy_or_a_reactor(sandbox):
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from scrapy_captcha import Challenge, Solver
+
+        async def main():
+            ch = Challenge(kind="recaptcha_v2", sitekey={DEMO_SITEKEY!r}, page_url={sandbox.site_url!r} + "/")
+            async with Solver("sandbox", api_key="k", api_url={sandbox.service_url!r},
+                              first_poll=0.2, poll_interval=0.2) as solver:
+                solution = await solver.solve(ch)
+                balance = await solver.balance()
+            return solution, balance
+
+        solution, balance = asyncio.run(main())
+        assert solution.token.startswith("03A"), solution
+        assert "twisted.internet.reactor" not in sys.modules
+        print("ok", balance)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok ")
