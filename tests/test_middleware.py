@@ -198,3 +198,28 @@ def test_settings_for_never_puts_the_key_in_repr(sandbox):
 
     config = CaptchaSettings.from_settings(scrapy.settings.Settings(settings_for(sandbox)))
     assert API_KEY not in repr(config)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_pending_solve_holds_no_concurrency_slot(sandbox):
+    # CONCURRENT_REQUESTS=1: a middleware that awaited the 3 s solve inside the
+    # downloader would stop the whole crawl until it finished. Ours parks the
+    # request, so the 20 plain pages on another host all arrive first.
+    sandbox.reset(service={"latency": 3.0})
+    order = []
+
+    class Mixed(CatalogSpider):
+        async def start(self):
+            yield scrapy.Request(self.start_url + "/item/1", callback=self.gated, priority=10)
+            for n in range(20):
+                yield scrapy.Request(f"{sandbox.service_url}/_sandbox/state?page={n}", callback=self.plain)
+
+        def gated(self, response):
+            order.append("gated")
+
+        def plain(self, response):
+            order.append("plain")
+
+    record = await crawl(sandbox, Mixed, CONCURRENT_REQUESTS=1)
+    assert order == ["plain"] * 20 + ["gated"]
+    assert record.stats["captcha/solved"] == 1

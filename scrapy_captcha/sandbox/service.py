@@ -260,6 +260,8 @@ def build_app(state: ServiceState) -> web.Application:
         state.tasks.clear()
         state.log.clear()
         state.spent = 0.0
+        state.authority.minted.clear()
+        state.authority.verified = state.authority.refused = 0
         return web.json_response(state.config)
 
     app = web.Application(client_max_size=4 * 1024 * 1024)
