@@ -11,6 +11,7 @@ Control: ``GET/POST /_sandbox/site`` (config), ``GET /_sandbox/site/state``.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import secrets
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ def default_site_config() -> dict[str, Any]:
         "session_pages": 0,
         "gate_variant": "checkbox",  # checkbox | invisible | explicit
         "sitekey": DEMO_SITEKEY,
+        "page_delay": 0.0,  # seconds each page takes, like a real server
     }
 
 
@@ -118,6 +120,12 @@ def build_app(state: SiteState) -> web.Application:
     async def gatekeeper(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith(("/captcha/", "/_sandbox/", "/static/")):
             return await handler(request)
+        if state.config["page_delay"]:
+            await asyncio.sleep(float(state.config["page_delay"]))
+        if request.path.startswith("/open/"):
+            # Pages outside the gate, for crawls that mix gated and plain pages.
+            state.counters["pages"] += 1
+            return await handler(request)
         if not admitted(request):
             return gate(request.host, request.path_qs)
         state.counters["pages"] += 1
@@ -153,6 +161,10 @@ def build_app(state: SiteState) -> web.Application:
             f'<article class="item" data-id="{i}"><h1>{html.escape(data["name"])}</h1>'
             f'<p class="price">{data["price"]}</p><p class="sku">{data["sku"]}</p></article>',
         )
+
+    async def open_page(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        return page(f"Open page {n}", f'<article class="open" data-n="{n}"><h1>Open page {n}</h1></article>')
 
     async def verify(request: web.Request) -> web.StreamResponse:
         form = await request.post()
@@ -191,6 +203,7 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get(r"/catalog/{n:\d+}", catalog)
     app.router.add_get(r"/item/{i:\d+}", item)
+    app.router.add_get(r"/open/{n:\d+}", open_page)
     app.router.add_post("/captcha/verify", verify)
     app.router.add_route("*", "/_sandbox/site", control)
     app.router.add_get("/_sandbox/site/state", control_state)
