@@ -28,11 +28,16 @@ logger = logging.getLogger(__name__)
 class CrawlControl:
     """Pauses the engine while the service account cannot be used, and resumes it."""
 
-    def __init__(self, crawler: Crawler, *, check_interval: float, timeout: float | None):
+    def __init__(
+        self, crawler: Crawler, *, check_interval: float, timeout: float | None, delay_scale: float = 1.0
+    ):
         self.crawler = crawler
         self.check_interval = check_interval
         self.timeout = timeout
+        self.delay_scale = delay_scale
         self.code: str | None = None
+        #: Set once the spider is closing on a pause timeout: no new pause after that.
+        self.closing = False
         self._resumed: asyncio.Future[bool] | None = None
         self._watch: asyncio.Task[None] | None = None
         #: Called before the spider closes on a pause timeout, so parked requests
@@ -46,7 +51,12 @@ class CrawlControl:
             from .settings import CaptchaSettings
 
             config = CaptchaSettings.from_settings(crawler.settings)
-            control = cls(crawler, check_interval=config.pause_check_interval, timeout=config.pause_timeout)
+            control = cls(
+                crawler,
+                check_interval=config.pause_check_interval,
+                timeout=config.pause_timeout,
+                delay_scale=config.delay_scale,
+            )
             crawler._captcha_control = control  # type: ignore[attr-defined]
         return control
 
@@ -54,8 +64,19 @@ class CrawlControl:
     def paused(self) -> bool:
         return self._resumed is not None and not self._resumed.done()
 
+    async def wait_unpaused(self) -> bool:
+        """Return at once when running; while paused, wait (False if the crawl is closing)."""
+        if self.closing:
+            return False
+        if not self.paused:
+            return True
+        assert self._resumed is not None
+        return await asyncio.shield(self._resumed)
+
     async def hold(self, error: CaptchaError, solver: Solver) -> bool:
         """Wait out an account condition. True once resumed; False if the crawl is closing."""
+        if self.closing:
+            return False
         if not self.paused:
             self._pause(error, solver)
         assert self._resumed is not None
@@ -72,9 +93,11 @@ class CrawlControl:
         if stats is not None:
             stats.inc_value(f"captcha/paused/{error.code}")
         if rule.reaction is Reaction.COOLDOWN:
-            what = f"cooling down for {rule.delay:g}s"
+            what = f"cooling down for {rule.delay * self.delay_scale:g}s"
         else:
-            what = "checking the account every " + f"{self.check_interval:g}s"
+            what = f"checking the account every {self.check_interval:g}s"
+        if rule.pause_all:
+            what += f"; the service URL {solver.api_url} looks wrong"
         logger.critical(
             "Captcha service says %s (%s): crawl paused, %s. %s",
             error.code, error.description or "no description", what,
@@ -89,7 +112,7 @@ class CrawlControl:
         deadline = None if self.timeout is None else loop.time() + self.timeout
         try:
             if rule.reaction is Reaction.COOLDOWN:
-                await asyncio.sleep(rule.delay)
+                await asyncio.sleep(rule.delay * self.delay_scale)
                 if not rule.check_before_resume:
                     self._resume(error)
                     return
@@ -131,6 +154,7 @@ class CrawlControl:
             self.timeout, reason,
         )
         assert self._resumed is not None
+        self.closing = True
         self._resumed.set_result(False)
         for hand_back in self.before_close:
             hand_back()

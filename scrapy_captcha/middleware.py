@@ -43,12 +43,18 @@ META_DROP = "_captcha_drop"  # [code, reason]: fail this request into its errbac
 GateKey = tuple[str, Any, Any]
 
 
+class _Closing(Exception):
+    """The crawl is closing while paused: hand the gate's requests back."""
+
+
 @dataclass(eq=False)
 class Gate:
     key: GateKey
     challenge: Challenge
     first: Request
     waiting: list[Request] = field(default_factory=list)
+    #: The solver that answered last (the one to report a bad token to, or to watch).
+    solver: Solver | None = None
     #: Resolves when the gate is decided; requests downloaded outside the
     #: scheduler (engine.download) await it in process_request.
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -60,17 +66,17 @@ def gate_key(request: Request) -> GateKey:
 
 
 class CaptchaMiddleware:
-    def __init__(self, crawler: Any, config: CaptchaSettings, solver: Solver | None = None):
+    def __init__(self, crawler: Any, config: CaptchaSettings, solvers: list[Solver] | None = None):
         self.crawler = crawler
         self.config = config
         self.stats = crawler.stats
-        self._solver = solver
+        self._solvers = solvers
         self.control = CrawlControl.of(crawler)
         self.control.before_close.append(self._hand_back_all)
         self._gates: dict[GateKey, Gate] = {}
         self._vetoed: dict[int, Gate] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._warned: set[str] = set()
+        self._warned: set[Any] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
@@ -89,16 +95,23 @@ class CaptchaMiddleware:
         return mw
 
     @property
-    def solver(self) -> Solver:
-        if self._solver is None:
-            self._solver = Solver(
-                self.config.providers[0],
-                api_key=self.config.api_key.reveal(),
-                api_url=self.config.api_url,
-                timeout=self.config.solve_timeout,
-                max_concurrent_tasks=self.config.max_concurrent_tasks,
-            )
-        return self._solver
+    def solvers(self) -> list[Solver]:
+        """One solver per configured provider, in failover order (made on first use)."""
+        if self._solvers is None:
+            self._solvers = [
+                Solver(
+                    provider,
+                    api_key=self.config.api_key.reveal(),
+                    # An explicit URL is for the first provider (a node or an emulator).
+                    api_url=self.config.api_url if i == 0 else None,
+                    timeout=self.config.solve_timeout,
+                    max_concurrent_tasks=self.config.max_concurrent_tasks,
+                    call_timeout=self.config.http_timeout,
+                    delay_scale=self.config.delay_scale,
+                )
+                for i, provider in enumerate(self.config.providers)
+            ]
+        return self._solvers
 
     # ------------------------------------------------------------ Scrapy API
 
@@ -154,8 +167,8 @@ class CaptchaMiddleware:
         for task in list(self._tasks):
             task.cancel()
         self._sync_call_stats()
-        if self._solver is not None:
-            await self._solver.close()
+        for solver in self._solvers or []:
+            await solver.close()
 
     # -------------------------------------------------------------- parking
 
@@ -189,22 +202,31 @@ class CaptchaMiddleware:
             self._sync_call_stats()
 
     def _sync_call_stats(self) -> None:
-        if self._solver is not None:
-            for name, count in self._solver.stats.items():
-                self.stats.set_value(f"captcha/api_calls/{name}", count)
+        totals: dict[str, int] = {}
+        for solver in self._solvers or []:
+            for name, count in solver.stats.items():
+                totals[f"captcha/api_calls/{name}"] = totals.get(f"captcha/api_calls/{name}", 0) + count
+            for code, count in solver.faults.items():
+                totals[f"captcha/backoff/{code}"] = totals.get(f"captcha/backoff/{code}", 0) + count
+        for key, value in totals.items():
+            self.stats.set_value(key, value)
 
     async def _decide_gate(self, gate: Gate) -> None:
         try:
             await self._pass(gate)
+        except _Closing:
+            self._hand_back(gate)
         except CaptchaError as exc:
             reaction = exc.reaction or rule_for(exc.code).reaction
             self.stats.inc_value(f"captcha/failed/{exc.code}")
-            if reaction in (Reaction.PAUSE, Reaction.COOLDOWN):
+            if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) or rule_for(exc.code).pause_all:
                 # Every request stays parked on the gate until the account works;
                 # then each fetches a fresh page (its parameters are stale by now).
-                if await self.control.hold(exc, self.solver):
+                if await self.control.hold(exc, gate.solver or self.solvers[0]):
                     self._close_gate(gate, proceed=True)
                     self._reissue(gate.waiting, count_retry=False)
+                else:
+                    self._hand_back(gate)
                 return
             self._close_gate(gate, proceed=False)
             self._fail(gate.waiting, exc, reaction)
@@ -225,9 +247,30 @@ class CaptchaMiddleware:
         if not gate.done.done():
             gate.done.set_result(proceed)
 
+    async def _solve(self, gate: Gate) -> Solution:
+        """Solve with the first provider that can; MISCONFIGURED moves on to the next."""
+        solvers = self.solvers
+        for i, solver in enumerate(solvers):
+            gate.solver = solver
+            try:
+                return await solver.solve(gate.challenge)
+            except CaptchaError as exc:
+                rule = rule_for(exc.code)
+                last = i == len(solvers) - 1
+                if rule.reaction is not Reaction.MISCONFIGURED or rule.pause_all or last:
+                    raise
+                if (solver.provider, exc.code) not in self._warned:
+                    self._warned.add((solver.provider, exc.code))
+                    logger.warning("Captcha provider %s cannot solve %s (%s): trying %s",
+                                   solver.provider, gate.challenge.kind, exc.code, solvers[i + 1].provider)
+                self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
+        raise AssertionError("unreachable: the last provider raises")
+
     async def _pass(self, gate: Gate) -> None:
         challenge = gate.challenge
-        solution = await self.solver.solve(challenge)
+        if not await self.control.wait_unpaused():
+            raise _Closing()
+        solution = await self._solve(gate)
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")
         self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
@@ -251,7 +294,8 @@ class CaptchaMiddleware:
         ] if isinstance(response, TextResponse) else []
         if again:
             self.stats.inc_value("captcha/token_rejected")
-            await self.solver.report_incorrect(solution)
+            assert gate.solver is not None
+            await gate.solver.report_incorrect(solution)
             raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
                                Reaction.RESCHEDULE)
 
@@ -294,12 +338,19 @@ class CaptchaMiddleware:
 
     # ------------------------------------------------------------- outcomes
 
-    def _reissue(self, requests: list[Request], *, count_retry: bool, code: str = "") -> None:
+    def _reissue(self, requests: list[Request], *, count_retry: bool) -> None:
         for request in requests:
             meta = dict(request.meta)
             if count_retry:
                 meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
-            self.crawler.engine.crawl(request.replace(dont_filter=True, meta=meta))
+            self._crawl(request.replace(dont_filter=True, meta=meta))
+
+    def _crawl(self, request: Request) -> None:
+        try:
+            self.crawler.engine.crawl(request)
+        except RuntimeError:  # the spider has closed: nothing can take it any more
+            self.stats.inc_value("captcha/abandoned")
+            logger.warning("Could not re-issue %s: the spider has closed", request.url)
 
     def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction) -> None:
         if reaction is Reaction.MISCONFIGURED and exc.code not in self._warned:
@@ -324,13 +375,17 @@ class CaptchaMiddleware:
                 captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
             )
             meta = {**request.meta, META_DROP: [exc.code, reason]}
-            self.crawler.engine.crawl(request.replace(dont_filter=True, meta=meta))
+            self._crawl(request.replace(dont_filter=True, meta=meta))
 
-    def _hand_back_all(self) -> None:
-        """Closing while paused: every parked request goes back to the scheduler (and JOBDIR)."""
-        for gate in list(self._gates.values()):
-            waiting = list(gate.waiting)
-            self._close_gate(gate, proceed=False)
+    def _hand_back(self, gate: Gate) -> None:
+        """Closing while paused: the gate's requests go back to the scheduler (and JOBDIR)."""
+        waiting = list(gate.waiting)
+        gate.waiting.clear()
+        self._close_gate(gate, proceed=False)
+        if waiting:
             self.stats.inc_value("captcha/handed_back", len(waiting))
             self._reissue(waiting, count_retry=False)
-            gate.waiting.clear()
+
+    def _hand_back_all(self) -> None:
+        for gate in list(self._gates.values()):
+            self._hand_back(gate)

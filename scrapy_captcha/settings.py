@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_PAUSE_TIMEOUT": None,
     "CAPTCHA_BUDGET": None,
     "CAPTCHA_MAX_CONCURRENT_TASKS": 50,
+    "CAPTCHA_HTTP_TIMEOUT": 30.0,
+    "CAPTCHA_DELAY_SCALE": 1.0,
 }
 
 
@@ -39,6 +41,8 @@ class CaptchaSettings:
     pause_timeout: float | None
     budget: float | None
     max_concurrent_tasks: int
+    http_timeout: float
+    delay_scale: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -84,6 +88,8 @@ class CaptchaSettings:
             max_concurrent_tasks=_int(
                 get("CAPTCHA_MAX_CONCURRENT_TASKS"), "CAPTCHA_MAX_CONCURRENT_TASKS", minimum=0
             ),
+            http_timeout=_float(get("CAPTCHA_HTTP_TIMEOUT"), "CAPTCHA_HTTP_TIMEOUT"),
+            delay_scale=_float(get("CAPTCHA_DELAY_SCALE"), "CAPTCHA_DELAY_SCALE"),
         )
 
 

@@ -42,6 +42,7 @@ class Solver:
         first_poll: float | None = None,
         poll_interval: float | None = None,
         call_timeout: float = 30.0,
+        delay_scale: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.preset: Preset = get_preset(provider)
@@ -60,11 +61,17 @@ class Solver:
         )
         self.transport = Transport(self.api_url, timeout=call_timeout)
         self._sleep = sleep
-        self._limit = max_concurrent_tasks
-        self._semaphore: asyncio.Semaphore | None = None
+        #: Multiplies every delay the service states (3 s no-slot, 5 min cooldown...):
+        #: 1.0 against a real service; emulators and tests shorten them.
+        self.delay_scale = float(delay_scale)
+        self.limiter = TaskLimiter(max_concurrent_tasks)
         # Set by NO_SLOT_AVAILABLE_BLOCK / rate limits: no task creation before this loop time.
         self._create_not_before = 0.0
+        # Set by COOLDOWN codes: no call at all before this loop time.
+        self._blocked_until = 0.0
         self.stats: dict[str, int] = {"create": 0, "poll": 0, "balance": 0, "report": 0}
+        #: BACKOFF events by code (each one a delayed repeat of a call).
+        self.faults: dict[str, int] = {}
 
     @property
     def provider(self) -> str:
@@ -119,17 +126,21 @@ class Solver:
 
     # ------------------------------------------------------------ internals
 
-    def _slot(self) -> asyncio.Semaphore | _NoLimit:
-        if not self._limit:
-            return _NO_LIMIT
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._limit)
-        return self._semaphore
+    def block(self, seconds: float) -> None:
+        """Make no call to the service for ``seconds`` (a cooldown the service asked for)."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._blocked_until = max(self._blocked_until, until)
+
+    @property
+    def blocked_for(self) -> float:
+        return max(0.0, self._blocked_until - asyncio.get_running_loop().time())
 
     async def _solve_in_slot(self, challenge: Challenge, started: float) -> Solution:
         # Services count a task against their limit from create to done.
-        async with self._slot():
-            return await self._solve(challenge, started)
+        async with self.limiter:
+            solution = await self._solve(challenge, started)
+        self.limiter.succeeded()
+        return solution
 
     async def _solve(self, challenge: Challenge, started: float) -> Solution:
         loop = asyncio.get_running_loop()
@@ -175,34 +186,78 @@ class Solver:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
-            if create and self._create_not_before > loop.time():
-                await self._sleep(self._create_not_before - loop.time())
+            wait = self._blocked_until - loop.time()
+            if create:
+                wait = max(wait, self._create_not_before - loop.time())
+            if wait > 0:
+                await self._sleep(wait)
             try:
                 status, body = await self.transport.post(call)
                 return parse(status, body)
             except CaptchaError as exc:
                 rule = rule_for(exc.code)
+                if rule.reaction is Reaction.COOLDOWN:
+                    # Every service bans clients that keep calling through a block.
+                    self.block(rule.delay * self.delay_scale)
                 if rule.reaction is not Reaction.BACKOFF:
                     raise
                 if rule.attempts is not None and attempt >= rule.attempts:
                     exc.reaction = Reaction.DROP
                     raise
+                self.faults[exc.code] = self.faults.get(exc.code, 0) + 1
                 delay = rule.delay * (2**attempt if rule.exponential else 1)
-                delay = min(MAX_BACKOFF, delay) * random.uniform(0.8, 1.2)
+                delay = min(MAX_BACKOFF, delay) * random.uniform(0.8, 1.2) * self.delay_scale
                 if rule.global_wait:
                     self._create_not_before = max(self._create_not_before, loop.time() + delay)
+                if rule.lower_concurrency:
+                    self.limiter.lower()
                 attempt += 1
                 await self._sleep(delay)
 
 
-class _NoLimit:
+class TaskLimiter:
+    """How many tasks may be open at the service at once (from create to done).
+
+    ``ERROR_THREADS_MAXIMUM`` says the account's real limit is lower than ours:
+    the limit drops below what is open now, then climbs back by one after every
+    ``recover_after`` solves in a row, up to the configured ceiling.
+    """
+
+    def __init__(self, limit: int = 0, *, recover_after: int = 5):
+        self.ceiling = limit  # 0 = no limit
+        self.limit = limit
+        self.open = 0
+        self.recover_after = recover_after
+        self._streak = 0
+        self._changed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
     async def __aenter__(self) -> None:
-        return None
+        async with self._condition():
+            await self._condition().wait_for(lambda: not self.limit or self.open < self.limit)
+            self.open += 1
 
     async def __aexit__(self, *exc: Any) -> None:
-        return None
+        self.open -= 1
+        await self._wake()
 
+    def lower(self) -> None:
+        self.limit = max(1, min(self.limit or self.open, self.open) - 1)
+        self._streak = 0
 
-_NO_LIMIT = _NoLimit()
+    def succeeded(self) -> None:
+        if not self.limit or self.limit == self.ceiling:
+            return
+        self._streak += 1
+        if self._streak >= self.recover_after:
+            self._streak = 0
+            self.limit += 1
+            asyncio.ensure_future(self._wake())
 
-__all__ = ["Solver", "ServiceError"]
+    async def _wake(self) -> None:
+        async with self._condition():
+            self._condition().notify_all()

@@ -39,6 +39,8 @@ class Rule:
     check_before_resume: bool = False
     #: Proxy refused: retry once with the proxyless task type.
     proxyless_retry: bool = False
+    #: MISCONFIGURED for every task (wrong base URL): pause everything instead of dropping.
+    pause_all: bool = False
     #: What a person should do about it (for the loud log line).
     advice: str = ""
 
@@ -55,7 +57,8 @@ _BAD_TASK = Rule(
 )
 _WRONG_URL = Rule(
     Reaction.MISCONFIGURED,
-    advice="the service URL is wrong: check CAPTCHA_API_URL / CAPTCHA_PROVIDER",
+    pause_all=True,
+    advice="the service URL is wrong (a wrong path, or a proxy in between): check CAPTCHA_API_URL / CAPTCHA_PROVIDER",
 )
 
 RULES: dict[str, Rule] = {
