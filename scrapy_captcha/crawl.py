@@ -131,7 +131,7 @@ class CrawlControl:
                         return
                     logger.info("Captcha account balance is still %g", balance)
                 if deadline is not None and loop.time() >= deadline:
-                    await self._give_up(error)
+                    self._give_up(error)
                     return
         except asyncio.CancelledError:
             if self._resumed is not None and not self._resumed.done():
@@ -147,7 +147,7 @@ class CrawlControl:
         self._resumed.set_result(True)
         self.crawler.signals.send_catch_log(signals.captcha_resumed, code=error.code, reason=why)
 
-    async def _give_up(self, error: CaptchaError) -> None:
+    def _give_up(self, error: CaptchaError) -> None:
         reason = f"captcha_{error.code.lower()}"
         logger.critical(
             "Captcha account still unusable after CAPTCHA_PAUSE_TIMEOUT=%gs: closing the spider (%s)",
@@ -160,8 +160,9 @@ class CrawlControl:
             hand_back()
         engine = self.crawler.engine
         if engine is not None:
+            # Not awaited here: closing sends spider_closed, which stops this watch task.
             if hasattr(engine, "close_spider_async"):
-                await engine.close_spider_async(reason=reason)
+                asyncio.ensure_future(engine.close_spider_async(reason=reason))
             else:  # Scrapy < 2.14
                 engine.close_spider(self.crawler.spider, reason)
 

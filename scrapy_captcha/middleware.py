@@ -102,14 +102,13 @@ class CaptchaMiddleware:
                 Solver(
                     provider,
                     api_key=self.config.api_key.reveal(),
-                    # An explicit URL is for the first provider (a node or an emulator).
-                    api_url=self.config.api_url if i == 0 else None,
+                    api_url=self.config.api_urls.get(provider),
                     timeout=self.config.solve_timeout,
                     max_concurrent_tasks=self.config.max_concurrent_tasks,
                     call_timeout=self.config.http_timeout,
                     delay_scale=self.config.delay_scale,
                 )
-                for i, provider in enumerate(self.config.providers)
+                for provider in self.config.providers
             ]
         return self._solvers
 

@@ -34,7 +34,8 @@ class CaptchaSettings:
     enabled: bool
     providers: tuple[str, ...]
     api_key: Secret
-    api_url: str | None
+    #: provider name -> base URL override
+    api_urls: dict[str, str]
     max_retries: int
     solve_timeout: float
     pause_check_interval: float
@@ -52,15 +53,7 @@ class CaptchaSettings:
 
         enabled = _bool(settings, "CAPTCHA_ENABLED", get("CAPTCHA_ENABLED"))
         providers = _providers(get("CAPTCHA_PROVIDER"))
-        api_url = get("CAPTCHA_API_URL")
-        if api_url is not None:
-            parts = urlsplit(str(api_url))
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise CaptchaConfigError(
-                    f"CAPTCHA_API_URL must be an http(s) base URL such as "
-                    f"'https://api.yescaptcha.com', got {api_url!r}"
-                )
-            api_url = str(api_url).rstrip("/")
+        api_urls = _api_urls(get("CAPTCHA_API_URL"), providers)
         api_key = settings.get("CAPTCHA_API_KEY") or os.environ.get("CAPTCHA_API_KEY") or ""
         if not isinstance(api_key, str):
             raise CaptchaConfigError("CAPTCHA_API_KEY must be a string")
@@ -77,7 +70,7 @@ class CaptchaSettings:
             enabled=enabled,
             providers=providers,
             api_key=Secret(api_key),
-            api_url=api_url,
+            api_urls=api_urls,
             max_retries=_int(get("CAPTCHA_MAX_RETRIES"), "CAPTCHA_MAX_RETRIES", minimum=0),
             solve_timeout=_float(get("CAPTCHA_SOLVE_TIMEOUT"), "CAPTCHA_SOLVE_TIMEOUT"),
             pause_check_interval=_float(
@@ -91,6 +84,23 @@ class CaptchaSettings:
             http_timeout=_float(get("CAPTCHA_HTTP_TIMEOUT"), "CAPTCHA_HTTP_TIMEOUT"),
             delay_scale=_float(get("CAPTCHA_DELAY_SCALE"), "CAPTCHA_DELAY_SCALE"),
         )
+
+
+def _api_urls(value: Any, providers: tuple[str, ...]) -> dict[str, str]:
+    """A URL for the first provider, or ``{provider: url}`` for several."""
+    if value is None or value == "":
+        return {}
+    urls = value if isinstance(value, dict) else {providers[0]: value}
+    out = {}
+    for name, url in urls.items():
+        parts = urlsplit(str(url))
+        if name not in providers or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CaptchaConfigError(
+                "CAPTCHA_API_URL must be an http(s) base URL such as 'https://api.yescaptcha.com', "
+                f"or a dict of them keyed by names in CAPTCHA_PROVIDER; got {value!r}"
+            )
+        out[name] = str(url).rstrip("/")
+    return out
 
 
 def _bool(settings: Any, name: str, value: Any) -> bool:

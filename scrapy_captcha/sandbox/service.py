@@ -97,7 +97,9 @@ def _number(state: ServiceState, value: float) -> Any:
     return f"{value:.6g}" if "string_numbers" in state.config["quirks"] else value
 
 
-async def _apply_rules(state: ServiceState, endpoint: str, sitekey: str | None) -> web.Response | None:
+async def _apply_rules(
+    state: ServiceState, endpoint: str, sitekey: str | None, request: web.Request
+) -> web.StreamResponse | None:
     for rule in state.config["rules"]:
         if rule.get("times", 1) == 0:
             continue
@@ -109,6 +111,14 @@ async def _apply_rules(state: ServiceState, endpoint: str, sitekey: str | None) 
             rule["times"] = rule.get("times", 1) - 1
         if rule.get("stall"):
             await asyncio.sleep(float(rule["stall"]))
+        if rule.get("reset"):
+            # Headers and half a body, then the connection drops.
+            response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "200"})
+            await response.prepare(request)
+            await response.write(b'{"errorId": 0, "status": "proc')
+            if request.transport is not None:
+                request.transport.abort()
+            return response
         if rule.get("error"):
             return _error(state, rule["error"])
         if rule.get("body") is not None or rule.get("http_status"):
@@ -139,12 +149,12 @@ def build_app(state: ServiceState) -> web.Application:
         code = state.config["keys"].get(key)
         return _error(state, code) if code else None
 
-    async def create_task(request: web.Request) -> web.Response:
+    async def create_task(request: web.Request) -> web.StreamResponse:
         data = await read(request)
         task = (data or {}).get("task")
         sitekey = task.get("websiteKey") if isinstance(task, dict) else None
         record("createTask", sitekey=sitekey)
-        injected = await _apply_rules(state, "createTask", sitekey)
+        injected = await _apply_rules(state, "createTask", sitekey, request)
         if injected is not None:
             return injected
         if data is None:
@@ -179,12 +189,12 @@ def build_app(state: ServiceState) -> web.Application:
             return web.json_response(_ready_body(state, item))
         return web.json_response({"errorId": 0, "taskId": task_id})
 
-    async def get_task_result(request: web.Request) -> web.Response:
+    async def get_task_result(request: web.Request) -> web.StreamResponse:
         data = await read(request)
         task_id = (data or {}).get("taskId")
         item = state.tasks.get(task_id) if isinstance(task_id, str) else None
         record("getTaskResult", taskId=task_id)
-        injected = await _apply_rules(state, "getTaskResult", item.sitekey if item else None)
+        injected = await _apply_rules(state, "getTaskResult", item.sitekey if item else None, request)
         if injected is not None:
             return injected
         if data is None:
@@ -204,10 +214,10 @@ def build_app(state: ServiceState) -> web.Application:
             return _error(state, item.error)
         return web.json_response(_ready_body(state, item))
 
-    async def get_balance(request: web.Request) -> web.Response:
+    async def get_balance(request: web.Request) -> web.StreamResponse:
         data = await read(request)
         record("getBalance")
-        injected = await _apply_rules(state, "getBalance", None)
+        injected = await _apply_rules(state, "getBalance", None, request)
         if injected is not None:
             return injected
         if data is None:

@@ -22,6 +22,8 @@ from aiohttp import web
 from .tokens import DEMO_SECRET, DEMO_SITEKEY, TokenAuthority
 
 SESSION_COOKIE = "sbx_session"
+#: A well-formed key that no demo site registered.
+BAD_SITEKEY = "6LcUNREGISTEREDkeyNobodyKnowsAbout-00000"
 PER_PAGE = 10
 
 
@@ -33,6 +35,9 @@ def default_site_config() -> dict[str, Any]:
         "gate_variant": "checkbox",  # checkbox | invisible | explicit
         "sitekey": DEMO_SITEKEY,
         "page_delay": 0.0,  # seconds each page takes, like a real server
+        # Items whose page always shows a widget with a key Google does not know
+        # (a broken page): solving it can only fail with ERROR_RECAPTCHA_INVALID_SITEKEY.
+        "bad_key_items": [],
     }
 
 
@@ -88,11 +93,11 @@ function onSubmit(t) {{ document.getElementById('captcha-form').submit(); }}</sc
 
 
 def build_app(state: SiteState) -> web.Application:
-    def gate(host: str, path: str, error: str = "") -> web.Response:
+    def gate(host: str, path: str, error: str = "", sitekey: str | None = None) -> web.Response:
         state.counters["gates"] += 1
         cfg = state.config
         variant = cfg["gate_variant"] if cfg["gate_variant"] in _GATE_WIDGET else "checkbox"
-        key = html.escape(cfg["sitekey"])
+        key = html.escape(sitekey or cfg["sitekey"])
         body = _GATE.format(
             script_query="?onload=onloadCallback&render=explicit" if variant == "explicit" else "",
             host=html.escape(host),
@@ -126,6 +131,8 @@ def build_app(state: SiteState) -> web.Application:
             # Pages outside the gate, for crawls that mix gated and plain pages.
             state.counters["pages"] += 1
             return await handler(request)
+        if request.match_info.get("i") and int(request.match_info["i"]) in state.config["bad_key_items"]:
+            return gate(request.host, request.path_qs, sitekey=BAD_SITEKEY)
         if not admitted(request):
             return gate(request.host, request.path_qs)
         state.counters["pages"] += 1

@@ -1,0 +1,232 @@
+"""Error codes as crawl control: the fault suite. Real crawls against the sandbox.
+
+Accounting invariant checked in every crawl: every request that met a captcha
+ends delivered to its callback or dropped into its errback, exactly once;
+nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_twisted
+import scrapy
+from scrapy import signals
+from scrapy.crawler import CrawlerRunner
+
+from scrapy_captcha import CaptchaDropped, Reaction
+from scrapy_captcha import signals as captcha_signals
+from scrapy_captcha.service.errors import rule_for
+
+from .crawling import settings_for
+from .test_errors import ROWS
+
+ITEMS = 10
+FAST = {
+    # Every delay the service states, at 1 %: a 5-minute cooldown lasts 3 s here.
+    "CAPTCHA_DELAY_SCALE": 0.01,
+    "CAPTCHA_PAUSE_CHECK_INTERVAL": 0.3,
+    "CAPTCHA_HTTP_TIMEOUT": 2,
+    "CAPTCHA_MAX_RETRIES": 2,
+}
+
+
+@dataclass
+class Ledger:
+    delivered: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, Any]] = field(default_factory=list)
+    reason: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        self.reason = reason
+
+    def paused(self, code: str, reason: str, **kw: Any) -> None:
+        self.events.append(("paused", code, self._dequeued()))
+
+    def resumed(self, code: str, reason: str, **kw: Any) -> None:
+        self.events.append(("resumed", code, self._dequeued()))
+
+    def _dequeued(self) -> int:
+        return self.crawler.stats.get_value("scheduler/dequeued", 0)
+
+    def check_accounting(self, wanted: int = ITEMS) -> None:
+        urls = self.delivered + [u for u, _ in self.dropped]
+        assert len(urls) == len(set(urls)), "a request ended twice"
+        assert len(urls) == wanted, f"lost: {wanted - len(urls)}"
+
+
+class Items(scrapy.Spider):
+    name = "fault_items"
+
+    def __init__(self, site: str, ledger: Ledger, **kw: Any):
+        super().__init__(**kw)
+        self.site, self.ledger = site, ledger
+
+    async def start(self):
+        for i in range(1, ITEMS + 1):
+            yield scrapy.Request(f"{self.site}/item/{i}", callback=self.item, errback=self.failed)
+
+    def item(self, response):
+        self.ledger.delivered.append(response.url)
+        yield {"url": response.url}
+
+    def failed(self, failure):
+        self.ledger.dropped.append((failure.request.url, failure.value))
+
+
+async def run(sandbox, **settings: Any) -> Ledger:
+    ledger = Ledger()
+    runner = CrawlerRunner(settings_for(sandbox, **{**FAST, **settings}))
+    crawler = runner.create_crawler(Items)
+    ledger.crawler = crawler
+    crawler.signals.connect(ledger.spider_closed, signal=signals.spider_closed)
+    crawler.signals.connect(ledger.paused, signal=captcha_signals.captcha_paused)
+    crawler.signals.connect(ledger.resumed, signal=captcha_signals.captcha_resumed)
+    await runner.crawl(crawler, site=sandbox.site_url, ledger=ledger)
+    ledger.stats = crawler.stats.get_stats()
+    return ledger
+
+
+CODES = [code for code, _ in ROWS] + ["ERROR_SOMETHING_NOBODY_DOCUMENTED"]
+
+
+@pytest.mark.parametrize("code", CODES)
+@pytest_twisted.ensureDeferred
+async def test_every_code(sandbox, caplog, code):
+    sandbox.reset(site={"items": ITEMS})
+    sandbox.configure(rules=[{"endpoint": "createTask", "error": code, "times": 1}])
+    with caplog.at_level(logging.INFO, logger="scrapy_captcha"):
+        ledger = await run(sandbox)
+    ledger.check_accounting()
+    stats = ledger.stats
+    rule = rule_for(code)
+    logs = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("scrapy_captcha")]
+    assert stats.get(f"captcha/failed/{code}", 0) + stats.get(f"captcha/backoff/{code}", 0) >= 1
+
+    if rule.pause_all or rule.reaction in (Reaction.PAUSE, Reaction.COOLDOWN):
+        assert stats[f"captcha/paused/{code}"] == 1
+        assert [e[0] for e in ledger.events] == ["paused", "resumed"]
+        assert any(level == logging.CRITICAL and code in msg for level, msg in logs)
+        assert ledger.dropped == [] and len(ledger.delivered) == ITEMS
+        if rule.reaction is Reaction.COOLDOWN:
+            # No call at all to the service during the stated cooldown.
+            calls = sandbox.log()
+            failed_at = next(e["t"] for e in calls if e["endpoint"] == "createTask")
+            next_call = next(e["t"] for e in calls if e["t"] > failed_at)
+            assert next_call - failed_at >= rule.delay * FAST["CAPTCHA_DELAY_SCALE"] * 0.9
+        else:
+            assert stats["captcha/api_calls/balance"] >= 1
+    elif rule.reaction is Reaction.RESCHEDULE:
+        assert stats[f"captcha/rescheduled/{code}"] >= 1
+        assert ledger.dropped == [] and len(ledger.delivered) == ITEMS
+    elif rule.reaction is Reaction.BACKOFF:
+        assert stats[f"captcha/backoff/{code}"] == 1
+        assert "captcha/rescheduled/" + code not in stats  # the request waited, nothing rescheduled
+        assert ledger.dropped == [] and len(ledger.delivered) == ITEMS
+    else:  # DROP, MISCONFIGURED with a single provider
+        assert ledger.dropped, "the affected requests were dropped"
+        for url, error in ledger.dropped:
+            assert isinstance(error, CaptchaDropped) and error.code == code and error.reason
+            assert any(level == logging.WARNING and url in msg and code in msg for level, msg in logs)
+        assert stats[f"captcha/dropped/{code}"] == len(ledger.dropped)
+        if rule.reaction is Reaction.MISCONFIGURED:
+            said = [msg for level, msg in logs if level == logging.ERROR and code in msg]
+            assert len(said) == 1 and rule.advice in said[0]  # loudly, once
+
+
+@pytest_twisted.ensureDeferred
+async def test_invalid_sitekey_drops_only_the_affected_request(sandbox):
+    sandbox.reset(site={"items": ITEMS, "bad_key_items": [7]})
+    ledger = await run(sandbox)
+    ledger.check_accounting()
+    assert [(u.rsplit("/", 1)[1], e.code) for u, e in ledger.dropped] == [("7", "ERROR_RECAPTCHA_INVALID_SITEKEY")]
+    assert len(ledger.delivered) == ITEMS - 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_zero_balance_pauses_the_scheduler_until_topped_up(sandbox):
+    from twisted.internet import reactor
+
+    sandbox.reset(service={"balance": 0.0}, site={"items": ITEMS})
+    reactor.callLater(1.5, lambda: sandbox.configure(balance=1.0))
+    ledger = await run(sandbox)
+    ledger.check_accounting()
+    assert len(ledger.delivered) == ITEMS
+    (_, _, at_pause), (_, _, at_resume) = ledger.events
+    assert at_pause == at_resume  # no request left the scheduler while paused
+    assert ledger.stats["captcha/api_calls/balance"] >= 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_key_banned_closes_after_the_pause_timeout_and_jobdir_resumes(sandbox, tmp_path, caplog):
+    from .crawling import API_KEY
+
+    sandbox.reset(service={"keys": {API_KEY: "ERROR_KEY_BANNED"}}, site={"items": ITEMS})
+    with caplog.at_level(logging.CRITICAL, logger="scrapy_captcha"):
+        first = await run(sandbox, JOBDIR=str(tmp_path / "job"), CAPTCHA_PAUSE_TIMEOUT=1.0)
+    assert first.reason == "captcha_error_key_banned"
+    assert first.dropped == []
+    assert first.stats["captcha/handed_back"] >= 1
+    assert any("Check CAPTCHA_API_KEY" in r.getMessage() for r in caplog.records)
+
+    sandbox.configure(keys={})  # the key is fixed
+    second = await run(sandbox, JOBDIR=str(tmp_path / "job"))
+    assert second.reason == "finished"
+    everything = first.delivered + second.delivered
+    assert sorted(everything) == sorted(f"{sandbox.site_url}/item/{i}" for i in range(1, ITEMS + 1))
+    assert second.dropped == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_task_not_supported_fails_over_to_the_next_provider(sandbox):
+    sandbox.reset(site={"items": ITEMS})
+    sandbox.configure(rules=[{"endpoint": "createTask", "error": "ERROR_TASK_NOT_SUPPORTED", "times": 1}])
+    # The sandbox answers for both names here: the second provider is the same emulator.
+    ledger = await run(sandbox, CAPTCHA_PROVIDER=["sandbox", "sandbox"],
+                       CAPTCHA_API_URL={"sandbox": sandbox.service_url})
+    ledger.check_accounting()
+    assert len(ledger.delivered) == ITEMS
+    assert ledger.stats["captcha/failover/sandbox/ERROR_TASK_NOT_SUPPORTED"] == 1
+
+
+FAULTS = {
+    "http_500": {"http_status": 500, "body": "Internal Server Error"},
+    "http_502": {"http_status": 502, "body": "<html>Bad Gateway</html>"},
+    "http_503": {"http_status": 503, "body": ""},
+    "html_instead_of_json": {"http_status": 200, "body": "<!doctype html><title>Login</title>"},
+    "json_without_errorId": {"http_status": 200, "body": '{"status": "ready"}', "content_type": "application/json"},
+    "unknown_status": {"http_status": 200, "body": '{"errorId": 0, "status": "done"}',
+                       "content_type": "application/json"},
+    "reset_mid_body": {"reset": True},
+    "stall_30s": {"stall": 30, "error": "ERROR_CAPTCHA_UNSOLVABLE"},
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest_twisted.ensureDeferred
+async def test_service_faults_are_retried_with_delays_and_lose_nothing(sandbox, fault):
+    sandbox.reset(site={"items": ITEMS})
+    sandbox.configure(rules=[{"endpoint": "getTaskResult", "times": 2, **FAULTS[fault]}])
+    ledger = await run(sandbox, CAPTCHA_DELAY_SCALE=1.0, CAPTCHA_HTTP_TIMEOUT=1.0)
+    ledger.check_accounting()
+    assert len(ledger.delivered) == ITEMS and ledger.dropped == []
+    assert sum(v for k, v in ledger.stats.items() if k.startswith("captcha/backoff/")) == 2
+    polls = [e["t"] for e in sandbox.log() if e["endpoint"] == "getTaskResult"]
+    # The two failing polls and the next one: spaced by the backoff (1 s, then 2 s, +-20 %).
+    assert polls[1] - polls[0] >= 0.8
+    assert polls[2] - polls[1] >= 1.6
+
+
+@pytest_twisted.ensureDeferred
+async def test_connection_refused_is_bounded_and_accounted(sandbox):
+    sandbox.reset(site={"items": ITEMS})
+    ledger = await run(sandbox, CAPTCHA_API_URL="http://127.0.0.1:9", CAPTCHA_SOLVE_TIMEOUT=30)
+    ledger.check_accounting()
+    # Six delayed attempts, then the requests are given up with the fault's code.
+    assert ledger.stats["captcha/backoff/TRANSPORT_ERROR"] == 6
+    assert ledger.dropped and {e.code for _, e in ledger.dropped} == {"TRANSPORT_ERROR"}
