@@ -148,14 +148,20 @@ class CrawlControl:
         self.crawler.signals.send_catch_log(signals.captcha_resumed, code=error.code, reason=why)
 
     def _give_up(self, error: CaptchaError) -> None:
-        reason = f"captcha_{error.code.lower()}"
         logger.critical(
-            "Captcha account still unusable after CAPTCHA_PAUSE_TIMEOUT=%gs: closing the spider (%s)",
-            self.timeout, reason,
+            "Captcha account still unusable after CAPTCHA_PAUSE_TIMEOUT=%gs: closing the spider",
+            self.timeout,
         )
-        assert self._resumed is not None
+        self.close_spider(f"captcha_{error.code.lower()}")
+
+    def close_spider(self, reason: str) -> None:
+        """Hand every parked request back to the scheduler (JOBDIR keeps them), then close."""
+        if self.closing:
+            return
         self.closing = True
-        self._resumed.set_result(False)
+        logger.info("Closing the spider (%s); parked requests go back to the scheduler", reason)
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(False)
         for hand_back in self.before_close:
             hand_back()
         engine = self.crawler.engine

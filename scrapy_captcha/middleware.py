@@ -269,6 +269,11 @@ class CaptchaMiddleware:
         challenge = gate.challenge
         if not await self.control.wait_unpaused():
             raise _Closing()
+        budget = self.config.budget
+        if budget is not None and self.stats.get_value("captcha/cost", 0.0) >= budget:
+            logger.critical("CAPTCHA_BUDGET=%g is spent: no more solves", budget)
+            self.control.close_spider("captcha_budget_exhausted")
+            raise _Closing()
         solution = await self._solve(gate)
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")

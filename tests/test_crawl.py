@@ -230,3 +230,42 @@ async def test_connection_refused_is_bounded_and_accounted(sandbox):
     # Six delayed attempts, then the requests are given up with the fault's code.
     assert ledger.stats["captcha/backoff/TRANSPORT_ERROR"] == 6
     assert ledger.dropped and {e.code for _, e in ledger.dropped} == {"TRANSPORT_ERROR"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_budget_is_never_exceeded_and_a_jobdir_rerun_finishes(sandbox, tmp_path):
+    # Sessions good for 3 pages: 10 items need several solves; the budget buys 2.
+    sandbox.reset(site={"items": ITEMS, "session_pages": 3})
+    first = await run(sandbox, JOBDIR=str(tmp_path / "job"), CAPTCHA_BUDGET=0.004, CONCURRENT_REQUESTS=2)
+    assert first.reason == "captcha_budget_exhausted"
+    assert first.stats["captcha/solved"] == 2
+    assert sandbox.state()["spent"] == pytest.approx(0.004)
+    assert first.dropped == []
+    second = await run(sandbox, JOBDIR=str(tmp_path / "job"), CAPTCHA_BUDGET=1.0, CONCURRENT_REQUESTS=2)
+    assert second.reason == "finished"
+    assert sorted(first.delivered + second.delivered) == sorted(
+        f"{sandbox.site_url}/item/{i}" for i in range(1, ITEMS + 1))
+
+
+@pytest_twisted.ensureDeferred
+async def test_dropped_and_solved_signals(sandbox):
+    sandbox.reset(site={"items": ITEMS, "bad_key_items": [3]})
+    seen = []
+
+    class Listener:
+        def solved(self, request, challenge, solution, **kw):
+            seen.append(("solved", challenge.kind))
+
+        def dropped(self, request, code, reason, **kw):
+            seen.append(("dropped", code))
+
+    listener = Listener()
+    ledger = Ledger()
+    runner = CrawlerRunner(settings_for(sandbox, **FAST))
+    crawler = runner.create_crawler(Items)
+    ledger.crawler = crawler
+    crawler.signals.connect(listener.solved, signal=captcha_signals.captcha_solved)
+    crawler.signals.connect(listener.dropped, signal=captcha_signals.captcha_dropped)
+    await runner.crawl(crawler, site=sandbox.site_url, ledger=ledger)
+    assert ("solved", "recaptcha_v2") in seen
+    assert seen.count(("dropped", "ERROR_RECAPTCHA_INVALID_SITEKEY")) == 1

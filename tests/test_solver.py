@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -179,3 +180,54 @@ def test_plain_asyncio_without_scrapy_or_a_reactor(sandbox):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_token_is_reported_where_the_dialect_has_an_endpoint(sandbox):
+    # The sandbox also answers capsolver's /feedbackTask.
+    s = Solver("capsolver", api_key=KEY, api_url=sandbox.service_url, first_poll=0.2, poll_interval=0.2)
+    try:
+        solution = await aio(s.solve(challenge(sandbox)))
+        assert await aio(s.report_incorrect(solution)) is True
+    finally:
+        await aio(s.close())
+    assert sandbox.state()["calls"]["report"] == 1
+    yes = solver(sandbox)
+    assert await aio(yes.report_incorrect(solution)) is False  # yescaptcha documents none
+    await aio(yes.close())
+
+
+async def _limiter_story():
+    from scrapy_captcha.solver import TaskLimiter
+
+    limiter = TaskLimiter(4, recover_after=2)
+    entered = []
+
+    async def task(n, hold):
+        async with limiter:
+            entered.append(n)
+            await asyncio.sleep(hold)
+        limiter.succeeded()
+
+    first = [asyncio.ensure_future(task(n, 0.2)) for n in range(4)]
+    await asyncio.sleep(0.05)
+    assert limiter.open == 4
+    limiter.lower()  # ERROR_THREADS_MAXIMUM with 4 open
+    assert limiter.limit == 3
+    waiting = asyncio.ensure_future(task(9, 0))
+    await asyncio.sleep(0.05)
+    assert 9 not in entered  # over the lowered limit: waits
+    await asyncio.gather(*first, waiting)
+    assert 9 in entered
+    history = [limiter.limit]
+    for n in range(4):
+        await task(10 + n, 0)
+        history.append(limiter.limit)
+    return history
+
+
+@pytest_twisted.ensureDeferred
+async def test_threads_maximum_lowers_the_task_limit_and_it_recovers_slowly():
+    history = await aio(_limiter_story())
+    # 5 successes after lowering (4 first + the waiter): back to 4 = the ceiling, then it stays
+    assert history[0] in (3, 4) and history[-1] == 4 and max(history) == 4

@@ -23,15 +23,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..service.presets import PRESETS
 from .tokens import TokenAuthority
 
+#: Every dialect's task type name -> the token family it mints (the emulator
+#: answers in any dialect's names; its replies follow the yescaptcha dialect).
 SUPPORTED_TYPES = {
-    "NoCaptchaTaskProxyless": "recaptcha",
-    "RecaptchaV2TaskProxyless": "recaptcha",
-    "RecaptchaV2EnterpriseTaskProxyless": "recaptcha",
-    "RecaptchaV3TaskProxyless": "recaptcha",
-    "HCaptchaTaskProxyless": "hcaptcha",
-    "TurnstileTaskProxyless": "turnstile",
+    name: variant.split("_")[0]
+    for preset in PRESETS.values()
+    for variant, name in preset.task_types.items()
 }
 #: Codes whose errors a real service returns with HTTP 401 (capsolver) when the
 #: ``http_status`` quirk is on; every other error gets 400.
