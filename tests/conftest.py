@@ -76,3 +76,13 @@ def sandbox_process() -> Iterator[SandboxProcess]:
 def sandbox(sandbox_process: SandboxProcess) -> SandboxProcess:
     sandbox_process.reset()
     return sandbox_process
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    faults = sys.modules.get("tests.test_crawl")
+    if faults is not None and faults.TOTALS["crawls"]:
+        t = faults.TOTALS
+        terminalreporter.write_line(
+            f"fault suite accounting: {t['crawls']} crawls, {t['requests']} requests met a captcha, "
+            f"{t['delivered']} delivered, {t['dropped']} dropped (errback called), {t['lost']} lost"
+        )

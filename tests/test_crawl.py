@@ -34,6 +34,10 @@ FAST = {
 }
 
 
+#: Tallied over every crawl of this module; printed in pytest's summary (conftest.py).
+TOTALS = {"crawls": 0, "requests": 0, "delivered": 0, "dropped": 0, "lost": 0}
+
+
 @dataclass
 class Ledger:
     delivered: list[str] = field(default_factory=list)
@@ -56,6 +60,11 @@ class Ledger:
 
     def check_accounting(self, wanted: int = ITEMS) -> None:
         urls = self.delivered + [u for u, _ in self.dropped]
+        TOTALS["crawls"] += 1
+        TOTALS["requests"] += wanted
+        TOTALS["delivered"] += len(self.delivered)
+        TOTALS["dropped"] += len(self.dropped)
+        TOTALS["lost"] += max(0, wanted - len(set(urls)))
         assert len(urls) == len(set(urls)), "a request ended twice"
         assert len(urls) == wanted, f"lost: {wanted - len(urls)}"
 
