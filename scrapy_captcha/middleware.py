@@ -314,7 +314,8 @@ class CaptchaMiddleware:
             # A token is only ever sent to the origin that showed the challenge.
             raise CaptchaError(CROSS_ORIGIN_SUBMIT, f"the form posts to {target.netloc}, not {page.netloc}",
                                Reaction.DROP)
-        formdata = list(form.fields) + [(name, solution.token) for name in challenge.response_fields]
+        fields = challenge.response_fields
+        formdata = [(k, v) for k, v in form.fields if k not in fields] + [(name, solution.token) for name in fields]
         meta = {
             META_SWITCH: False,
             "dont_redirect": True,

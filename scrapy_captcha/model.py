@@ -54,8 +54,14 @@ class Challenge:
     #: Form fields the site reads the token from, in the order the page uses them.
     response_fields: tuple[str, ...] = ()
     form: Form | None = None
+    #: Vendor parameters with no field of their own (AWS WAF key/iv/context,
+    #: DataDome cid, GeeTest gt/challenge, image URL, ...), as (name, value) pairs.
+    params: tuple[tuple[str, str], ...] = ()
     #: Why detection kept this candidate (markers seen), for --explain and DEBUG logs.
     evidence: tuple[str, ...] = ()
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.params).get(name, default)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scrapy_captcha import detect
-from scrapy_captcha.detect import has_markers
+from scrapy_captcha.detect import KINDS, explain, has_markers
 
 PAGES = Path(__file__).parent / "pages"
 EXPECTED: dict = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
@@ -19,11 +19,14 @@ KEY = "6LeIxAcTAAAAAJcZVRqyHh71UMIEGNQ_MXjiZKhI"
 
 def found(name: str):
     case = EXPECTED[name]
-    return detect((PAGES / name).read_bytes(), url=case["url"], status=case["status"])
+    return detect((PAGES / name).read_bytes(), url=case["url"], status=case["status"], headers=case.get("headers"))
 
 
 def test_every_page_in_the_corpus_has_an_expectation():
-    assert sorted(p.name for p in PAGES.glob("*.html")) == sorted(EXPECTED)
+    assert sorted(p.name for p in PAGES.iterdir() if p.name != "expected.json") == sorted(EXPECTED)
+    assert len(EXPECTED) >= 60
+    kinds = {c["kind"] for case in EXPECTED.values() for c in case["challenges"]}
+    assert kinds == set(KINDS)  # every kind has at least one page
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -37,11 +40,12 @@ def test_page(name):
         assert challenge.blocking is want["blocking"]
         assert challenge.invisible is want["invisible"]
         assert challenge.enterprise is want["enterprise"]
-        assert challenge.action == want["action"]
-        assert challenge.data_s == want["data_s"]
-        assert challenge.api_domain == want["api_domain"]
+        for field in ("action", "data_s", "cdata", "chl_page_data", "rqdata", "api_domain"):
+            assert getattr(challenge, field) == want[field], field
         assert challenge.page_url == EXPECTED[name]["url"]
-        assert challenge.response_fields == ("g-recaptcha-response",)
+        assert list(challenge.response_fields) == want["response_fields"]
+        for key, value in want["params"].items():
+            assert challenge.param(key) == value, key
         if want["form"] is None:
             assert challenge.form is None
         else:
@@ -67,6 +71,22 @@ def test_corpus_scores(capsys):
         print(f"\ndetect corpus: {len(EXPECTED)} pages, {widgets} widgets, recall {hits / widgets:.0%}, "
               f"sitekey accuracy {keys / widgets:.0%}, blocking accuracy {blocking_ok / widgets:.0%}")
     assert hits == keys == blocking_ok == widgets
+
+
+def test_explain_says_why_nothing_was_found():
+    hard = (PAGES / "trap_cloudflare_hard_block.html").read_bytes()
+    assert any("hard block" in line for line in explain(hard, url="https://e.com/"))
+    beacon = (PAGES / "trap_cloudflare_jsd_beacon.html").read_bytes()
+    assert any("jsd/main.js beacon" in line for line in explain(beacon, url="https://e.com/"))
+    placeholder = (PAGES / "trap_placeholder_sitekey.html").read_bytes()
+    assert any("is not a reCAPTCHA key" in line for line in explain(placeholder, url="https://e.com/"))
+    clean = (PAGES / "clean_article.html").read_bytes()
+    assert explain(clean, url="https://e.com/")[-1].startswith("no vendor marker")
+
+
+def test_headers_alone_make_a_challenge():
+    got = detect(b"<html></html>", url="https://e.com/", status=403, headers={"cf-mitigated": "challenge"})
+    assert [(c.kind, c.blocking) for c in got] == [("cloudflare_challenge", True)]
 
 
 def test_no_markers_means_no_parse():

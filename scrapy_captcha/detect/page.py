@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
@@ -22,7 +23,8 @@ USER_INPUT_TYPES = frozenset(
     {"text", "password", "email", "search", "tel", "number", "url", "file", "date"}
 )
 CAPTCHA_FIELDS = frozenset(
-    {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"}
+    {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response", "frc-captcha-solution",
+     "mtcaptcha-verifiedtoken"}
 )
 
 
@@ -49,6 +51,11 @@ class Page:
         self.status = int(status)
         self.headers = _headers(headers)
         self._body = body
+        #: Why candidates were rejected, for --explain and DEBUG logs.
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
     @cached_property
     def text(self) -> str:
@@ -57,6 +64,27 @@ class Page:
             return body
         _, text = html_to_unicode(self.headers.get("content-type"), body)
         return text
+
+    @cached_property
+    def text_lower(self) -> str:
+        return self.text[:MAX_PARSE].lower()
+
+    @cached_property
+    def json(self) -> Any:
+        """The body as JSON when it is a JSON document (an API reply), else None."""
+        head = self.text[:64].lstrip()
+        if not head.startswith(("{", "[")):
+            return None
+        try:
+            return json.loads(self.text[:MAX_PARSE])
+        except ValueError:
+            return None
+
+    def by_id(self, element_id: str) -> lxml.html.HtmlElement | None:
+        if self.root is None:
+            return None
+        hits = self.root.xpath("//*[@id=$id]", id=element_id)
+        return hits[0] if hits else None
 
     @cached_property
     def root(self) -> lxml.html.HtmlElement | None:
@@ -162,9 +190,9 @@ class Page:
         )
 
     @staticmethod
-    def has_user_inputs(form: lxml.html.HtmlElement) -> bool:
+    def has_user_inputs(form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> bool:
         for el in form.iter("input", "textarea"):
-            if el.get("name") in CAPTCHA_FIELDS:
+            if el.get("name") in CAPTCHA_FIELDS or el.get("name") in captcha_fields:
                 continue
             if el.tag == "textarea":
                 return True

@@ -1,129 +1,153 @@
-"""reCAPTCHA v2 (checkbox, invisible, explicit render, rendered iframes).
+"""reCAPTCHA v2 (checkbox, invisible), v3 and Enterprise.
 
-Markup variants are listed in spec/captcha-markup.md; the numbers in the
-comments refer to that list.
+Variant numbers in comments refer to spec/captcha-markup.md.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-import lxml.html
-
+from .candidate import Candidate, classes, js_option, merge
 from .page import Page
 
+KINDS = ("recaptcha_v2", "recaptcha_v3")
 SITEKEY = re.compile(r"6L[0-9A-Za-z_-]{38}")
-MARKER = re.compile(rb"recaptcha|grecaptcha|ginput_recaptcha", re.IGNORECASE)
+MARKERS = (b"recaptcha",)
 RESPONSE_FIELD = "g-recaptcha-response"
+HOSTS = ("www.google.com", "google.com", "www.recaptcha.net", "recaptcha.net")
 
-# grecaptcha.render('el', {'sitekey': '6L…', …}) — keys quoted or not, either quote.
 _RENDER = re.compile(
     r"grecaptcha(?P<ent>\.enterprise)?\.render\(\s*(?P<target>[^,{)]{1,200}?)\s*,\s*\{(?P<opts>[^}]{0,2000})\}",
     re.S,
 )
-_OPT = r"""['"]?{name}['"]?\s*:\s*['"](?P<v>[^'"]{{1,200}})['"]"""
+_EXECUTE = re.compile(
+    r"grecaptcha(?P<ent>\.enterprise)?\.execute\(\s*(?P<key>[^,)]{1,200})\s*,\s*\{(?P<opts>[^}]{0,500})\}",
+    re.S,
+)
 _TARGET_ID = re.compile(r"""^\s*['"]#?(?P<id>[\w:.-]{1,100})['"]\s*$""")
-_RECAPTCHA_HOSTS = ("www.google.com", "google.com", "www.recaptcha.net", "recaptcha.net")
+# 10: keys in page state / plugin config; quotes may be JSON-escaped inside a JS string.
+_CONFIG_KEY = re.compile(
+    r"""['"]?(?:sitekey|siteKey|site_key|reCaptchaSiteKey|recaptchaSiteKey|recaptcha_site_key|"""
+    r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"](?P<key>6L[0-9A-Za-z_-]{38})['"]"""
+)
+_V3_CONFIG_HINTS = ("wpcf7_recaptcha", "recaptcha_v3", '"v3"', "'v3'", "recaptchaV3")
+# 13: the legacy v1 API (shut down by Google in 2018; still found in old pages)
+_LEGACY = re.compile(r"""(?:/recaptcha/api/challenge\?k=|Recaptcha\.create\(\s*['"])(?P<key>6L[0-9A-Za-z_-]{38})""")
 
 
-@dataclass
-class Candidate:
-    sitekey: str
-    element: lxml.html.HtmlElement | None = None
-    invisible: bool = False
-    enterprise: bool = False
-    action: str | None = None
-    data_s: str | None = None
-    api_domain: str | None = None
-    response_fields: tuple[str, ...] = (RESPONSE_FIELD,)
-    evidence: list[str] = field(default_factory=list)
-
-
-def _opt(opts: str, name: str) -> str | None:
-    match = re.search(_OPT.format(name=re.escape(name)), opts)
-    return match.group("v") if match else None
-
-
-def _classes(el: lxml.html.HtmlElement) -> set[str]:
-    return set((el.get("class") or el.get("classname") or "").split())
-
-
-def _script_info(page: Page) -> tuple[bool, str | None]:
-    """(enterprise, api_domain) from the reCAPTCHA script tag(s)."""
-    enterprise, domain = False, None
+def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
+    """(enterprise, api_domain, v3 keys) from the reCAPTCHA script tags."""
+    enterprise, domain, render_keys = False, None, set()
     for src in page.script_srcs:
         parts = urlsplit(src)
-        if parts.hostname in _RECAPTCHA_HOSTS and "/recaptcha/" in parts.path:
-            domain = domain or parts.hostname
-            if parts.path.endswith("/enterprise.js"):
-                enterprise = True
-    return enterprise, domain
+        if parts.hostname not in HOSTS or "/recaptcha/" not in parts.path:
+            continue
+        domain = domain or parts.hostname
+        if parts.path.endswith("/enterprise.js"):
+            enterprise = True
+        render = (parse_qs(parts.query).get("render") or [""])[0]
+        if SITEKEY.fullmatch(render):
+            render_keys.add(render)  # a key in ?render= means v3 (or Enterprise score) for it
+    return enterprise, domain, render_keys
 
 
 def find(page: Page) -> list[Candidate]:
     root = page.root
     if root is None:
         return []
-    enterprise, api_domain = _script_info(page)
+    enterprise, api_domain, render_keys = _scripts(page)
     found: list[Candidate] = []
 
-    # 1-3, 11: widget containers and bound buttons
+    def kind_of(key: str) -> str:
+        return "recaptcha_v3" if key in render_keys else "recaptcha_v2"
+
+    # 1-3, 6, 8, 11, 12: widget containers, bound buttons, hidden v3 inputs, AMP
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
-        classes = _classes(el)
-        if not classes & {"g-recaptcha", "ginput_recaptcha"}:
+        amp = el.tag == "amp-recaptcha-input"
+        cls = classes(el)
+        if not (amp or cls & {"g-recaptcha", "ginput_recaptcha"}):
             continue
         key = (el.get("data-sitekey") or "").strip()
-        evidence = [f"<{el.tag} class={' '.join(sorted(classes))}>"]
+        evidence = [f"<{el.tag} class={' '.join(sorted(cls)) or '-'}>"]
         if not SITEKEY.fullmatch(key):
-            # 6: an empty div.g-recaptcha with the key on a <script data-sitekey>
-            for script in root.iter("script"):
-                alt = (script.get("data-sitekey") or "").strip()
-                if SITEKEY.fullmatch(alt):
-                    key = alt
-                    evidence.append("sitekey from <script data-sitekey>")
-                    break
-            else:
+            if key.startswith(("0x4", "1x0", "2x0", "3x0")):
+                continue  # a Turnstile key in compat mode: turnstile.py
+            alt = next((s.get("data-sitekey") for s in root.iter("script")
+                        if SITEKEY.fullmatch((s.get("data-sitekey") or "").strip())), None)
+            if alt is None:
+                page.note(f"<{el.tag} class=g-recaptcha> rejected: data-sitekey {key[:60]!r} is not a reCAPTCHA key")
                 continue
-        bound = el.tag in ("button", "input") and (el.get("type") or "").lower() != "hidden"
-        found.append(
-            Candidate(
-                sitekey=key,
-                element=el,
-                invisible=bound or (el.get("data-size") or "").lower() == "invisible",
-                action=el.get("data-action") or None,
-                data_s=el.get("data-s") or None,
-                evidence=evidence + (["bound to a button"] if bound else []),
-            )
-        )
+            key = alt.strip()
+            evidence.append("sitekey from <script data-sitekey>")
+        hidden_input = el.tag == "input" and (el.get("type") or "").lower() == "hidden"
+        bound = el.tag in ("button", "input") and not hidden_input
+        v3 = amp or key in render_keys or hidden_input
+        found.append(Candidate(
+            kind="recaptcha_v3" if v3 else "recaptcha_v2",
+            sitekey=key,
+            element=el,
+            invisible=bound or (el.get("data-size") or "").lower() == "invisible",
+            action=el.get("data-action") or None,
+            data_s=el.get("data-s") or None,
+            # django-recaptcha v3 and AMP post the token under the element's own name
+            response_fields=((el.get("name"),) if (hidden_input or amp) and el.get("name") else ()),
+            evidence=evidence + (["bound to a button"] if bound else []) + (["AMP"] if amp else []),
+        ))
 
-    # 4: explicit render from inline JS
+    actions: dict[str | None, str] = {}
     for script in page.scripts:
-        if "render" not in script:
-            continue
-        for match in _RENDER.finditer(script):
-            opts = match.group("opts")
-            key = _opt(opts, "sitekey")
-            if not key or not SITEKEY.fullmatch(key):
-                continue
-            target = None
-            target_match = _TARGET_ID.match(match.group("target"))
-            if target_match:
-                hits = root.xpath("//*[@id=$id]", id=target_match.group("id"))
-                target = hits[0] if hits else None
-            found.append(
-                Candidate(
-                    sitekey=key,
-                    element=target,
-                    invisible=(_opt(opts, "size") or "").lower() == "invisible",
-                    enterprise=bool(match.group("ent")),
-                    action=_opt(opts, "action"),
+        # 4: explicit render
+        if "grecaptcha" in script:
+            for match in _RENDER.finditer(script):
+                opts = match.group("opts")
+                key = js_option(opts, "sitekey")
+                if not key or not SITEKEY.fullmatch(key):
+                    continue
+                target_match = _TARGET_ID.match(match.group("target"))
+                target = page.by_id(target_match.group("id")) if target_match else None
+                found.append(Candidate(
+                    kind=kind_of(key), sitekey=key, element=target,
+                    invisible=(js_option(opts, "size") or "").lower() == "invisible",
+                    enterprise=bool(match.group("ent")), action=js_option(opts, "action"),
                     evidence=["grecaptcha.render(...) in inline script"],
-                )
-            )
+                ))
+            # 8, 9: the v3 action exists only in the execute call
+            for match in _EXECUTE.finditer(script):
+                action = js_option(match.group("opts"), "action")
+                if not action:
+                    continue
+                key_text = match.group("key").strip().strip("'\"")
+                actions[key_text if SITEKEY.fullmatch(key_text) else None] = action
+        # 10: sitekeys only in JSON/JS config
+        text = script.replace('\\"', '"').replace("\\/", "/")
+        for match in _CONFIG_KEY.finditer(text):
+            key = match.group("key")
+            v3 = key in render_keys or any(h in text for h in _V3_CONFIG_HINTS)
+            found.append(Candidate(
+                kind="recaptcha_v3" if v3 else "recaptcha_v2", sitekey=key,
+                action=js_option(text, "action"),
+                invisible=(js_option(text, "size") or "").lower() == "invisible",
+                evidence=["sitekey in JS/JSON config"],
+            ))
+        # 13: legacy v1
+        for match in _LEGACY.finditer(script):
+            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key"),
+                                   response_fields=("recaptcha_response_field",),
+                                   evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
+
+    for src in page.script_srcs:
+        match = _LEGACY.search(src)
+        if match:
+            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key"),
+                                   response_fields=("recaptcha_response_field",),
+                                   evidence=["legacy reCAPTCHA v1 script (shut down by Google in 2018)"]))
+
+    # 8, 9: a key in ?render= is a v3 widget even with no element
+    for key in render_keys:
+        found.append(Candidate(kind="recaptcha_v3", sitekey=key, evidence=["api.js?render=<sitekey>"]))
 
     # 5, 6: rendered anchor iframe / noscript fallback
     for iframe in root.iter("iframe"):
@@ -136,37 +160,43 @@ def find(page: Page) -> list[Candidate]:
         query = parse_qs(parts.query)
         key = (query.get("k") or [""])[0]
         if not SITEKEY.fullmatch(key):
+            page.note(f"reCAPTCHA iframe {parts.path} rejected: k={key[:60]!r} is not a sitekey")
             continue
-        found.append(
-            Candidate(
-                sitekey=key,
-                element=iframe,
-                invisible=(query.get("size") or [""])[0] == "invisible",
-                enterprise="/enterprise/" in parts.path,
-                api_domain=parts.hostname if parts.hostname in _RECAPTCHA_HOSTS else None,
-                evidence=[f"iframe {parts.path}"],
-            )
-        )
+        found.append(Candidate(
+            kind=kind_of(key), sitekey=key, element=iframe,
+            invisible=(query.get("size") or [""])[0] == "invisible",
+            enterprise="/enterprise/" in parts.path,
+            api_domain=parts.hostname if parts.hostname in HOSTS else None,
+            evidence=[f"iframe {parts.path}"],
+        ))
 
     for cand in found:
         cand.enterprise = cand.enterprise or enterprise
         cand.api_domain = cand.api_domain or api_domain
-    return _merge(found)
+        if cand.kind == "recaptcha_v3" and not cand.action:
+            cand.action = actions.get(cand.sitekey) or (actions.get(None) if len(render_keys) <= 1 else None)
+    if not found and "recaptcha" in page.text_lower:
+        page.note("reCAPTCHA markers seen (script or text) but no widget, render call or sitekey")
+    merged = merge(found)
+    for cand in merged:
+        if not cand.response_fields:
+            cand.response_fields = _token_input(page, cand) or (RESPONSE_FIELD,)
+    return merged
 
 
-def _merge(found: list[Candidate]) -> list[Candidate]:
-    """One candidate per sitekey: markers of one widget seen several ways combine."""
-    merged: dict[str, Candidate] = {}
-    for cand in found:
-        first = merged.get(cand.sitekey)
-        if first is None:
-            merged[cand.sitekey] = cand
-            continue
-        first.element = first.element if first.element is not None else cand.element
-        first.invisible = first.invisible or cand.invisible
-        first.enterprise = first.enterprise or cand.enterprise
-        first.action = first.action or cand.action
-        first.data_s = first.data_s or cand.data_s
-        first.api_domain = first.api_domain or cand.api_domain
-        first.evidence.extend(cand.evidence)
-    return list(merged.values())
+# v3 pages carry the token in a hidden input of their own (the page's JS fills it).
+_TOKEN_INPUT = re.compile(r"^(?:g-)?re?captcha[_-]?(?:response|token|v3)?$|captcha[_-]?token|^_wpcf7_recaptcha_response$",
+                          re.I)
+
+
+def _token_input(page: Page, cand: Candidate) -> tuple[str, ...]:
+    if cand.kind != "recaptcha_v3":
+        return ()
+    form = page.form_of(cand.element) or (page.forms[0] if len(page.forms) == 1 else None)
+    forms = [form] if form is not None else page.forms
+    for f in forms:
+        for el in f.iter("input"):
+            name = el.get("name") or ""
+            if (el.get("type") or "").lower() == "hidden" and _TOKEN_INPUT.search(name):
+                return (name,)
+    return ()
