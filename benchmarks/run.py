@@ -41,6 +41,8 @@ def main() -> int:
     finally:
         box.terminate()
         box.wait()
+    print(subprocess.run([sys.executable, str(HERE / "detect.py")], capture_output=True, text=True,
+                         env=env).stdout)
     base = rows["none"]["last_plain"]
     print(f"pending solves: 8 gated pages ({SOLVE_SECONDS:g} s solves) among 400 plain pages, "
           f"CONCURRENT_REQUESTS=8 — {platform.processor() or platform.machine()}, {os.cpu_count()} cores")

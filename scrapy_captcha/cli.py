@@ -47,7 +47,7 @@ async def _fetch(url: str) -> tuple[bytes, str, int, dict[str, str]]:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from .detect import detect
+    from .detect import detect, explain
 
     source = args.source
     if source.startswith(("http://", "https://")):
@@ -55,17 +55,24 @@ def _detect(args: argparse.Namespace) -> int:
     else:
         body, url, status, headers = Path(source).read_bytes(), args.url or Path(source).resolve().as_uri(), args.status, None
     challenges = detect(body, url=url, status=status, headers=headers)
-    if not challenges:
-        print("no captcha found")
-        return 1
     for ch in challenges:
+        extras = " ".join(f"{name}={value}" for name in ("action", "data_s", "cdata", "chl_page_data", "rqdata",
+                                                         "api_domain") if (value := getattr(ch, name)))
         print(f"{ch.kind} sitekey={ch.sitekey} blocking={ch.blocking} invisible={ch.invisible} "
-              f"enterprise={ch.enterprise} page_url={ch.page_url}")
+              f"enterprise={ch.enterprise} page_url={ch.page_url} fields={','.join(ch.response_fields)}"
+              + (f" {extras}" if extras else "") + "".join(f" {k}={v}" for k, v in ch.params))
         if args.explain:
             for line in ch.evidence:
                 print(f"    - {line}")
             if ch.form:
                 print(f"    form: {ch.form.method} {ch.form.action} fields={[n for n, _ in ch.form.fields]}")
+    if args.explain:
+        print("detection:")
+        for line in explain(body, url=url, status=status, headers=headers):
+            print(f"    {line}")
+    if not challenges:
+        print("no captcha found")
+        return 1
     return 0
 
 

@@ -27,7 +27,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
 from .crawl import CrawlControl
-from .detect import detect
+from .detect import SOLVABLE_KINDS, detect, explain, has_markers
 from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .service.errors import CROSS_ORIGIN_SUBMIT, NO_SUBMIT_PATH, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
@@ -137,6 +137,10 @@ class CaptchaMiddleware:
             response.body, url=response.url, status=response.status, headers=response.headers
         )
         if not challenges:
+            if logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):
+                for line in explain(response.body, url=response.url, status=response.status,
+                                    headers=response.headers):
+                    logger.debug("Captcha detection on %s: %s", response.url, line)
             return response
         for challenge in challenges:
             logger.debug("Captcha candidate on %s: %s %s: %s", response.url, challenge.kind,
@@ -145,10 +149,26 @@ class CaptchaMiddleware:
         if not wanted:
             self.stats.inc_value("captcha/incidental")
             return response
-        challenge = wanted[0]
+        # A page may show several: take one we can solve over HTTP first.
+        challenge = min(wanted, key=lambda c: c.kind not in SOLVABLE_KINDS)
         self.stats.inc_value("captcha/detected")
         self.stats.inc_value(f"captcha/detected/{challenge.kind}")
+        if challenge.kind not in SOLVABLE_KINDS:
+            return self._unsupported(request, response, challenge)
         return self._park(request, challenge)
+
+    def _unsupported(self, request: Request, response: Response, challenge: Challenge) -> Response:
+        reason = f"unsupported_{challenge.kind}"
+        if self.config.unsupported == "pass":
+            self.stats.inc_value(f"captcha/passed/{reason}")
+            return response
+        self.stats.inc_value(f"captcha/dropped/{reason}")
+        logger.warning("Dropped %s: captcha %s has no solving path here (%s); set "
+                       "CAPTCHA_UNSUPPORTED = 'pass' to receive such pages", request.url, challenge.kind,
+                       "; ".join(challenge.evidence))
+        self.crawler.signals.send_catch_log(captcha_signals.captcha_dropped, request=request,
+                                            code=reason, reason=reason)
+        raise CaptchaDropped(reason, reason, request.url)
 
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
         if self._vetoed.pop(id(request), None) is not None:

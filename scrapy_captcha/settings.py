@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_MAX_CONCURRENT_TASKS": 50,
     "CAPTCHA_HTTP_TIMEOUT": 30.0,
     "CAPTCHA_DELAY_SCALE": 1.0,
+    "CAPTCHA_UNSUPPORTED": "drop",
 }
 
 
@@ -44,6 +45,7 @@ class CaptchaSettings:
     max_concurrent_tasks: int
     http_timeout: float
     delay_scale: float
+    unsupported: str
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -83,6 +85,7 @@ class CaptchaSettings:
             ),
             http_timeout=_float(get("CAPTCHA_HTTP_TIMEOUT"), "CAPTCHA_HTTP_TIMEOUT"),
             delay_scale=_float(get("CAPTCHA_DELAY_SCALE"), "CAPTCHA_DELAY_SCALE"),
+            unsupported=_choice(get("CAPTCHA_UNSUPPORTED"), "CAPTCHA_UNSUPPORTED", ("drop", "pass")),
         )
 
 
@@ -101,6 +104,12 @@ def _api_urls(value: Any, providers: tuple[str, ...]) -> dict[str, str]:
             )
         out[name] = str(url).rstrip("/")
     return out
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise CaptchaConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return str(value)
 
 
 def _bool(settings: Any, name: str, value: Any) -> bool:

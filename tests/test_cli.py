@@ -32,3 +32,9 @@ def test_balance_against_the_sandbox(sandbox):
                          env={"CAPTCHA_API_KEY": "k", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == 10.0
+
+
+def test_detect_explain_says_why_not():
+    out = run("detect", str(PAGES / "trap_cloudflare_jsd_beacon.html"), "--explain")
+    assert out.returncode == 1
+    assert "jsd/main.js beacon" in out.stdout and "no captcha found" in out.stdout

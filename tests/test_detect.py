@@ -135,3 +135,17 @@ def test_hostile_markup_never_raises(parts, status):
     for challenge in detect("".join(parts), url="https://e.com/a/b", status=status):
         assert challenge.sitekey == KEY
         assert challenge.page_url == "https://e.com/a/b"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-32", "latin-1", "cp1252", "gb18030",
+                                      "shift_jis", "koi8-r", "iso-8859-2"])
+def test_every_encoding_scrapy_meets(encoding):
+    html = (f'<html><head><meta charset="{encoding}"><title>Verify you are human</title></head><body>'
+            f'<p>\u00e9\u00e8</p><form action="/v" method="post"><div class="g-recaptcha" data-sitekey="{KEY}">'
+            f'</div></form></body></html>')
+    try:
+        body = html.encode(encoding)
+    except UnicodeEncodeError:
+        body = html.replace("\u00e9\u00e8", "").encode(encoding)
+    got = detect(body, url="https://e.com/", headers={"Content-Type": f"text/html; charset={encoding}"})
+    assert [(c.sitekey, c.blocking) for c in got] == [(KEY, True)]

@@ -223,3 +223,35 @@ async def test_a_pending_solve_holds_no_concurrency_slot(sandbox):
     record = await crawl(sandbox, Mixed, CONCURRENT_REQUESTS=1)
     assert order == ["plain"] * 20 + ["gated"]
     assert record.stats["captcha/solved"] == 1
+
+
+@pytest.mark.parametrize(("vendor", "kind"), [("cloudflare", "cloudflare_challenge"), ("datadome", "datadome"),
+                                              ("aws_waf", "aws_waf")])
+@pytest_twisted.ensureDeferred
+async def test_kinds_with_no_solving_path_are_dropped_with_their_reason(sandbox, vendor, kind):
+    class One(CatalogSpider):
+        async def start(self):
+            yield scrapy.Request(f"{self.start_url}/challenge/{vendor}", callback=self.parse_item,
+                                 errback=self.failed, cb_kwargs={"from_page": 0})
+
+    record = await crawl(sandbox, One)
+    assert [(f.value.code, f.value.reason) for f in record.errbacks] == [(f"unsupported_{kind}",) * 2]
+    assert record.stats[f"captcha/dropped/unsupported_{kind}"] == 1
+    assert sandbox.state()["calls"] == {}  # nothing paid
+
+
+@pytest_twisted.ensureDeferred
+async def test_unsupported_pass_hands_the_page_to_the_spider(sandbox):
+    got = []
+
+    class One(CatalogSpider):
+        async def start(self):
+            yield scrapy.Request(f"{self.start_url}/challenge/cloudflare", callback=self.seen,
+                                 meta={"handle_httpstatus_list": [403]})
+
+        def seen(self, response):
+            got.append((response.status, response.headers.get("cf-mitigated")))
+
+    record = await crawl(sandbox, One, CAPTCHA_UNSUPPORTED="pass")
+    assert got == [(403, b"challenge")]
+    assert record.stats["captcha/passed/unsupported_cloudflare_challenge"] == 1

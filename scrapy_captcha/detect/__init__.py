@@ -50,25 +50,45 @@ _HEADER_VERDICTS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "captch
                     ("x-amzn-waf-action", "challenge"))
 
 
-def _lower_head(body: bytes | str) -> bytes:
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _lower_head(body: bytes | str, headers: Any = None) -> bytes:
     if isinstance(body, str):
         body = body[:MAX_PARSE].encode("utf-8", "ignore")
-    return body[:MAX_PARSE].lower()
+    head = body[:MAX_PARSE]
+    if head.startswith(_WIDE_BOMS) or head[:64].count(0) > 16:
+        # UTF-16/32 hides ASCII markers behind NULs: look at the decoded text instead.
+        head = Page(head, url="about:blank", headers=headers).text.encode("utf-8", "ignore")
+    return head.lower()
 
 
-def _vendors_present(body: bytes | str) -> list[Any]:
-    low = _lower_head(body)
-    return [vendor for vendor in VENDORS if any(marker in low for marker in vendor.MARKERS)]
+# Every vendor marker contains one of these, so a clean page costs a few scans.
+_ROOTS = tuple(sorted({root for root in (b"captcha", b"turnstile", b"challenge", b"_cf_chl", b"gokuprops",
+                                         b"awswaf", b"geetest", b"arkoselabs", b"just a moment", b"cf-error")}))
+assert all(any(root in marker for root in _ROOTS) for vendor in VENDORS for marker in vendor.MARKERS)
 
 
-def has_markers(body: bytes | str) -> bool:
+def _scan(body: bytes | str, headers: Any = None) -> tuple[bytes, list[Any]]:
+    """The lowered head of the body, and the vendors whose markers it holds."""
+    low = _lower_head(body, headers)
+    roots = [root for root in _ROOTS if root in low]
+    if not roots:
+        return low, []
+    vendors = [vendor for vendor in VENDORS
+               if any(marker in low for marker in vendor.MARKERS if any(r in marker for r in roots))]
+    return low, vendors
+
+
+def has_markers(body: bytes | str, headers: Any = None) -> bool:
     """Cheap pre-check: can this body hold any captcha we know?"""
-    return bool(_vendors_present(body))
+    return bool(_scan(body, headers)[1])
 
 
-def _analyse(body: bytes | str, url: str, status: int, headers: Any) -> tuple[list[Challenge], Page]:
+def _analyse(body: bytes | str, url: str, status: int, headers: Any,
+             scanned: tuple[bytes, list[Any]] | None = None) -> tuple[list[Challenge], Page]:
     page = Page(body, url=url, status=status, headers=headers)
-    vendors = _vendors_present(body)
+    page.low, vendors = scanned or _scan(body, headers)
     for name, value in _HEADER_VERDICTS:
         if page.headers.get(name, "").lower() == value:
             extra = cloudflare if name == "cf-mitigated" else aws_waf
@@ -83,18 +103,20 @@ def _analyse(body: bytes | str, url: str, status: int, headers: Any) -> tuple[li
 
 def detect(body: bytes | str, *, url: str, status: int = 200, headers: Any = None) -> list[Challenge]:
     """Every captcha in the page, each marked ``blocking`` when it replaces the content."""
-    if not has_markers(body) and not _header_verdict(headers):
+    scanned = _scan(body, headers)
+    if not scanned[1] and not _header_verdict(headers):
         return []
-    return _analyse(body, url, status, headers)[0]
+    return _analyse(body, url, status, headers, scanned)[0]
 
 
 def explain(body: bytes | str, *, url: str, status: int = 200, headers: Any = None) -> list[str]:
     """What detection saw and decided, one line per fact (``scrapy-captcha detect --explain``)."""
-    vendors = _vendors_present(body)
+    scanned = _scan(body, headers)
+    vendors = scanned[1]
     lines = [f"markers for: {', '.join(v.__name__.rsplit('.', 1)[1] for v in vendors) or 'none'}"]
     if not vendors and not _header_verdict(headers):
         return lines + ["no vendor marker in the body or headers: page not parsed"]
-    challenges, page = _analyse(body, url, status, headers)
+    challenges, page = _analyse(body, url, status, headers, scanned)
     for ch in challenges:
         lines.append(f"kept {ch.kind} sitekey={ch.sitekey}: " + "; ".join(ch.evidence))
     lines.extend(f"rejected: {note}" for note in page.notes)

@@ -14,20 +14,20 @@ from .page import Page
 KINDS = ("cloudflare_challenge",)
 # cf-error-details: only so --explain can say a hard block is not a challenge.
 MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"just a moment", b"cf-error-details")
-_HARD_BLOCK = re.compile(r"error code:? ?10(?:06|07|08|09|10|12|20)|cf-error-details|access denied|"
-                         r"sorry, you have been blocked", re.I)
+_HARD_BLOCK = re.compile(rb"error code:? ?10(?:06|07|08|09|10|12|20)|cf-error-details|access denied|"
+                         rb"sorry, you have been blocked")
 
 
 def find(page: Page) -> list[Candidate]:
-    text = page.text_lower
+    low = page.low
     header = page.headers.get("cf-mitigated", "").lower()
-    opt = "_cf_chl_opt" in text
-    orchestrate = "/cdn-cgi/challenge-platform/" in text and "/orchestrate/" in text
-    form = "challenge-form" in text or "challenge-running" in text
+    opt = b"_cf_chl_opt" in low
+    orchestrate = b"/cdn-cgi/challenge-platform/" in low and b"/orchestrate/" in low
+    form = b"challenge-form" in low or b"challenge-running" in low
     if header != "challenge" and not (opt or orchestrate):
-        if "/cdn-cgi/challenge-platform/scripts/jsd/main.js" in text:
+        if b"/cdn-cgi/challenge-platform/scripts/jsd/main.js" in low:
             page.note("Cloudflare jsd/main.js beacon: an ordinary page, not a challenge")
-        elif _HARD_BLOCK.search(text) and "cloudflare" in text:
+        elif b"cloudflare" in low and _HARD_BLOCK.search(low):
             page.note("Cloudflare hard block (access denied / 10xx): not solvable, not a challenge")
         return []
     evidence = [e for e, on in (("header cf-mitigated: challenge", header == "challenge"),

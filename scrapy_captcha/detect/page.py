@@ -53,6 +53,8 @@ class Page:
         self._body = body
         #: Why candidates were rejected, for --explain and DEBUG logs.
         self.notes: list[str] = []
+        #: The lowered head of the body, as bytes (set by the marker scan).
+        self.low = b""
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -64,10 +66,6 @@ class Page:
             return body
         _, text = html_to_unicode(self.headers.get("content-type"), body)
         return text
-
-    @cached_property
-    def text_lower(self) -> str:
-        return self.text[:MAX_PARSE].lower()
 
     @cached_property
     def json(self) -> Any:

@@ -175,7 +175,7 @@ def find(page: Page) -> list[Candidate]:
         cand.api_domain = cand.api_domain or api_domain
         if cand.kind == "recaptcha_v3" and not cand.action:
             cand.action = actions.get(cand.sitekey) or (actions.get(None) if len(render_keys) <= 1 else None)
-    if not found and "recaptcha" in page.text_lower:
+    if not found and b"recaptcha" in page.low:
         page.note("reCAPTCHA markers seen (script or text) but no widget, render call or sitekey")
     merged = merge(found)
     for cand in merged:

@@ -92,6 +92,21 @@ function onSubmit(t) {{ document.getElementById('captcha-form').submit(); }}</sc
 <p class="ray">Ray ID: {ray}</p></div></body></html>"""
 
 
+_VENDOR_PAGES: dict[str, tuple[int, dict[str, str], str]] = {
+    "cloudflare": (403, {"cf-mitigated": "challenge"},
+                   "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+                   "<script>window._cf_chl_opt={cvId: '3',cType: 'managed',cRay: '8f2b1c3d4e5a6b7c'};</script>"
+                   "<script src='/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1?ray=8f2b'></script>"
+                   "</body></html>"),
+    "datadome": (403, {}, "<html><head><title>sandbox</title></head><body><script>var dd={'rt':'c','cid':"
+                 "'AHrlqAAAAAMAk9cZ2kUy7lAAfwXzHQ==','t':'fe','host':'geo.captcha-delivery.com'}</script>"
+                 "<script src='https://ct.captcha-delivery.com/c.js'></script></body></html>"),
+    "aws_waf": (405, {"x-amzn-waf-action": "captcha"},
+                '<html><head><script>window.gokuProps = {"key":"AQIDAHjc","iv":"EkQVbw","context":"nX1a"};'
+                "</script></head><body><div id='captcha-container'></div></body></html>"),
+}
+
+
 def build_app(state: SiteState) -> web.Application:
     def gate(host: str, path: str, error: str = "", sitekey: str | None = None) -> web.Response:
         state.counters["gates"] += 1
@@ -123,7 +138,7 @@ def build_app(state: SiteState) -> web.Application:
 
     @web.middleware
     async def gatekeeper(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith(("/captcha/", "/_sandbox/", "/static/")):
+        if request.path.startswith(("/captcha/", "/_sandbox/", "/static/", "/challenge/")):
             return await handler(request)
         if state.config["page_delay"]:
             await asyncio.sleep(float(state.config["page_delay"]))
@@ -173,6 +188,14 @@ def build_app(state: SiteState) -> web.Application:
         n = int(request.match_info["n"])
         return page(f"Open page {n}", f'<article class="open" data-n="{n}"><h1>Open page {n}</h1></article>')
 
+    async def vendor_challenge(request: web.Request) -> web.Response:
+        """Interstitials of vendors with no HTTP solving path (for the unsupported-kind policy)."""
+        vendor = request.match_info["vendor"]
+        if vendor not in _VENDOR_PAGES:
+            raise web.HTTPNotFound()
+        status, headers, body = _VENDOR_PAGES[vendor]
+        return web.Response(status=status, headers=headers, text=body, content_type="text/html")
+
     async def verify(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         token = str(form.get("g-recaptcha-response", ""))
@@ -211,6 +234,7 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get(r"/catalog/{n:\d+}", catalog)
     app.router.add_get(r"/item/{i:\d+}", item)
     app.router.add_get(r"/open/{n:\d+}", open_page)
+    app.router.add_get("/challenge/{vendor}", vendor_challenge)
     app.router.add_post("/captcha/verify", verify)
     app.router.add_route("*", "/_sandbox/site", control)
     app.router.add_get("/_sandbox/site/state", control_state)
