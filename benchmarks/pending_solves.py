@@ -63,6 +63,8 @@ def main() -> None:
         settings["ADDONS"] = {"scrapy_captcha.Addon": 500}
     elif scenario == "naive":
         settings["DOWNLOADER_MIDDLEWARES"] = {"naive.AwaitingMiddleware": 585}
+    elif scenario == "sync":
+        settings["DOWNLOADER_MIDDLEWARES"] = {"naive.SyncSDKMiddleware": 585}
     process = CrawlerProcess(settings)
     process.crawl(Mixed, site=site, gated=0 if scenario == "none" else GATED)
     process.start()

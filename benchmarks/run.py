@@ -1,4 +1,7 @@
-"""`make bench`: side-by-side runs on loopback against the sandbox; prints ratios."""
+"""`make bench`: every scenario side by side on loopback against the sandbox; prints tables.
+
+BENCH_ONLY=pending,gate,polling,scale,overhead,detect picks some.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SOLVE_SECONDS = float(os.environ.get("BENCH_SOLVE_SECONDS", "15"))
+ENV = {**os.environ, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""}
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 
 def control(url: str, path: str, data: dict) -> None:
@@ -20,38 +24,99 @@ def control(url: str, path: str, data: dict) -> None:
     urllib.request.urlopen(req, timeout=10).read()
 
 
+def state(url: str) -> dict:
+    with urllib.request.urlopen(url + "/_sandbox/state", timeout=10) as reply:
+        return json.loads(reply.read())
+
+
+def run(script: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True,
+                         env=ENV, cwd=HERE, timeout=1200)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"{script} {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def wanted(name: str) -> bool:
+    return not ONLY or name in ONLY
+
+
 def main() -> int:
-    env = {**os.environ, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""}
     box = subprocess.Popen([sys.executable, "-m", "scrapy_captcha.cli", "sandbox", "--service-port", "0",
-                            "--site-port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+                            "--site-port", "0"], stdout=subprocess.PIPE, text=True, env=ENV)
+    urls = json.loads(box.stdout.readline())
+    service, site = urls["service_url"], urls["site_url"]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
     try:
-        urls = json.loads(box.stdout.readline())
-        rows = {}
-        for scenario in ("none", "plugin", "naive"):
-            control(urls["service_url"], "/_sandbox/reset", {"latency": SOLVE_SECONDS, "balance": 100})
-            control(urls["site_url"], "/_sandbox/site/reset", {"page_delay": 0.02})
-            out = subprocess.run([sys.executable, str(HERE / "pending_solves.py"), scenario,
-                                  urls["service_url"], urls["site_url"]],
-                                 capture_output=True, text=True, env=env, cwd=HERE, timeout=600)
-            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-            if not lines:
-                print(out.stderr[-2000:], file=sys.stderr)
-                return 1
-            rows[scenario] = json.loads(lines[-1])
+        if wanted("pending"):
+            rows = {}
+            for scenario in ("none", "plugin", "naive", "sync"):
+                control(service, "/_sandbox/reset", {"latency": 15, "balance": 100})
+                control(site, "/_sandbox/site/reset", {"page_delay": 0.02})
+                rows[scenario] = run("pending_solves.py", scenario, service, site)
+            base = rows["none"]["last_plain"]
+            print("1. pending solves: 8 gated pages (15 s solves) among 400 plain pages, CONCURRENT_REQUESTS=8")
+            print(f"   {'':<34}{'last plain page':>16}{'vs none':>9}{'total':>9}")
+            for key, name in (("none", "no captchas"), ("plugin", "scrapy-captcha"),
+                              ("naive", "await in process_response"), ("sync", "sync SDK in the middleware")):
+                r = rows[key]
+                print(f"   {name:<34}{r['last_plain']:>15.2f}s{r['last_plain'] / base:>8.2f}x{r['total']:>8.1f}s")
+            print()
+        if wanted("gate"):
+            rows = {}
+            for scenario in ("gate_plugin", "gate_naive"):
+                control(service, "/_sandbox/reset", {"latency": 5, "balance": 100})
+                control(site, "/_sandbox/site/reset", {"items": 100})
+                rows[scenario] = run("crawls.py", scenario, service, site)
+                rows[scenario]["solves"] = state(service)["calls"].get("createTask", 0)
+            print("2. one gate: 100 pages behind one session gate, 8 requests per domain, 5 s solves")
+            print(f"   {'':<34}{'createTask':>11}{'gate pages':>11}{'pages':>7}{'time':>8}")
+            for key, name in (("gate_plugin", "scrapy-captcha"), ("gate_naive", "await in process_response")):
+                r = rows[key]
+                gates = r["parked"] if key == "gate_plugin" else "-"
+                print(f"   {name:<34}{r['solves']:>11}{gates:>11}{r['pages']:>7}{r['seconds']:>7.1f}s")
+            print()
+        if wanted("polling"):
+            print("3. polling (yescaptcha dialect: first poll >= 3 s, 3 s apart), after warm-up")
+            print(f"   {'':<34}{'steady 10 s':>24}{'spread 5-60 s':>26}")
+            print(f"   {'':<34}{'polls':>9}{'added':>15}{'polls':>11}{'added':>15}")
+            steady = run("polling.py", service, site, "steady")
+            spread = run("polling.py", service, site, "spread")
+            for key, name in (("learned", "scrapy-captcha (learned plan)"),
+                              ("yescaptcha-sdk", "fixed 3 s timer (yescaptcha SDK)"),
+                              ("capsolver-sdk", "fixed 1 s timer (capsolver-style)")):
+                (p1, a1), (p2, a2) = steady[key], spread[key]
+                print(f"   {name:<34}{p1:>9.2f}{a1:>14.2f}s{p2:>11.2f}{a2:>14.2f}s")
+            print()
+        if wanted("scale"):
+            control(service, "/_sandbox/reset", {"latency": 14.5, "balance": 1000})
+            control(site, "/_sandbox/site/reset", {"items": 5000})
+            r = run("crawls.py", "scale", service, site)
+            extra = r["rss_at_peak"] - r["idle_rss"]
+            print("4. scale: 5,000 requests, each behind its own gate (5,000 pending solves at once)")
+            print(f"   peak pending solves {r['peak_pending']}, RSS idle crawler {r['idle_rss']:.0f} MB, "
+                  f"at peak {r['rss_at_peak']:.0f} MB (+{extra:.0f} MB, {extra * 1024 / max(1, r['peak_pending']):.1f} "
+                  f"KB per pending solve), max event-loop lag {r['max_lag'] * 1000:.0f} ms, "
+                  f"{r['pages']} pages delivered in {r['seconds']:.0f}s")
+            print()
+        if wanted("overhead"):
+            control(site, "/_sandbox/site/reset", {})
+            times = {"overhead_on": [], "overhead_off": []}
+            for _ in range(3):
+                for key in times:
+                    times[key].append(run("crawls.py", key, service, site)["seconds"])
+            on, off = min(times["overhead_on"]), min(times["overhead_off"])
+            print("5. overhead: 2,000 plain pages, best of 3")
+            print(f"   middleware off {off:.2f}s, on {on:.2f}s: speed with it on = {off / on:.3f} of off")
+            print()
     finally:
         box.terminate()
         box.wait()
-    print(subprocess.run([sys.executable, str(HERE / "detect.py")], capture_output=True, text=True,
-                         env=env).stdout)
-    base = rows["none"]["last_plain"]
-    print(f"pending solves: 8 gated pages ({SOLVE_SECONDS:g} s solves) among 400 plain pages, "
-          f"CONCURRENT_REQUESTS=8 — {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(f"{'scenario':<34}{'last plain page':>16}{'vs none':>9}{'total':>9}{'plain':>7}{'gated':>7}")
-    names = {"none": "no captchas", "plugin": "scrapy-captcha (parked solves)",
-             "naive": "await in process_response"}
-    for key, row in rows.items():
-        print(f"{names[key]:<34}{row['last_plain']:>15.2f}s{row['last_plain'] / base:>8.2f}x"
-              f"{row['total']:>8.2f}s{row['plain']:>7}{row['gated']:>7}")
+    if wanted("detect"):
+        print("6. detection")
+        print(subprocess.run([sys.executable, str(HERE / "detect.py")], capture_output=True, text=True,
+                             env=ENV).stdout)
     return 0
 
 

@@ -55,6 +55,9 @@ class Gate:
     waiting: list[Request] = field(default_factory=list)
     #: The solver that answered last (the one to report a bad token to, or to watch).
     solver: Solver | None = None
+    #: A gate many requests share (an interstitial) vs one request's own widget
+    #: (``meta["captcha"] = True`` on a form: a fresh token per submission).
+    shared: bool = True
     #: Resolves when the gate is decided; requests downloaded outside the
     #: scheduler (engine.download) await it in process_request.
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -125,6 +128,13 @@ class CaptchaMiddleware:
             # it cannot be re-issued later, so it waits here for its gate.
             gate.waiting.remove(request)
             return self._wait_direct(request, gate)
+        if self._gates and self.config.hold_back and request.meta.get(META_SWITCH) is not False:
+            gate = self._gates.get(gate_key(request))
+            if gate is not None and gate.shared:
+                # Its host is showing a gate that is being solved: sending it now
+                # would only fetch the gate page again. It waits, unsent.
+                self.stats.inc_value("captcha/held_back")
+                return self._hold(request, gate)
         return None
 
     def process_response(
@@ -192,17 +202,22 @@ class CaptchaMiddleware:
     # -------------------------------------------------------------- parking
 
     def _park(self, request: Request, challenge: Challenge) -> Request:
-        key = gate_key(request)
+        shared = challenge.blocking
+        key = gate_key(request) if shared else (*gate_key(request), id(request))
         gate = self._gates.get(key)
         if gate is None:
-            gate = Gate(key, challenge, request)
+            gate = Gate(key, challenge, request, shared=shared)
             self._gates[key] = gate
             self._spawn(self._run_gate(gate))
         else:
             self.stats.inc_value("captcha/gate/joined")
+        self.stats.inc_value("captcha/parked")
+        return self._hold(request, gate)
+
+    def _hold(self, request: Request, gate: Gate) -> Request:
+        """Keep ``request`` on ``gate``, outside the scheduler and the downloader."""
         gate.waiting.append(request)
         self._vetoed[id(request)] = gate
-        self.stats.inc_value("captcha/parked")
         return request
 
     def _spawn(self, coro: Any) -> None:
@@ -258,6 +273,37 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/released", len(gate.waiting))
             self._reissue(gate.waiting, count_retry=False)
 
+    async def _pass(self, gate: Gate) -> None:
+        solution = await self._solution(gate)
+        submission = self._submission(gate, solution)
+        if not gate.shared:
+            # The spider asked to get through this form: the submission, with the
+            # token, is the follow-up request and its response goes to the callback.
+            first = gate.first
+            gate.waiting.remove(first)
+            meta = {**first.meta, **submission.meta, META_SWITCH: False}
+            for key in ("dont_redirect", "handle_httpstatus_all"):
+                if key not in first.meta:
+                    meta.pop(key, None)
+            self._crawl(submission.replace(callback=first.callback, errback=first.errback,
+                                           cb_kwargs=first.cb_kwargs, meta=meta))
+            return
+        response = await self._download(submission)
+        if self._still_challenged(response, gate.challenge):
+            self.stats.inc_value("captcha/token_rejected")
+            assert gate.solver is not None
+            await gate.solver.report_incorrect(solution)
+            raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
+                               Reaction.RESCHEDULE)
+
+    @staticmethod
+    def _still_challenged(response: Response, challenge: Challenge) -> bool:
+        if not isinstance(response, TextResponse):
+            return False
+        return any(c.blocking and c.kind == challenge.kind
+                   for c in detect(response.body, url=response.url, status=response.status,
+                                   headers=response.headers))
+
     def _close_gate(self, gate: Gate, *, proceed: bool) -> None:
         if self._gates.get(gate.key) is gate:
             del self._gates[gate.key]
@@ -285,7 +331,7 @@ class CaptchaMiddleware:
                 self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
         raise AssertionError("unreachable: the last provider raises")
 
-    async def _pass(self, gate: Gate) -> None:
+    async def _solution(self, gate: Gate) -> Solution:
         challenge = gate.challenge
         if not await self.control.wait_unpaused():
             raise _Closing()
@@ -309,19 +355,7 @@ class CaptchaMiddleware:
         self.crawler.signals.send_catch_log(
             captcha_signals.captcha_solved, request=gate.first, challenge=challenge, solution=solution
         )
-        submission = self._submission(gate, solution)
-        response = await self._download(submission)
-        again = [
-            c for c in detect(response.body, url=response.url, status=response.status,
-                              headers=response.headers)
-            if c.blocking and c.kind == challenge.kind
-        ] if isinstance(response, TextResponse) else []
-        if again:
-            self.stats.inc_value("captcha/token_rejected")
-            assert gate.solver is not None
-            await gate.solver.report_incorrect(solution)
-            raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
-                               Reaction.RESCHEDULE)
+        return solution
 
     def _submission(self, gate: Gate, solution: Solution) -> Request:
         challenge, first = gate.challenge, gate.first

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_HTTP_TIMEOUT": 30.0,
     "CAPTCHA_DELAY_SCALE": 1.0,
     "CAPTCHA_UNSUPPORTED": "drop",
+    "CAPTCHA_HOLD_BACK": True,
 }
 
 
@@ -46,6 +47,7 @@ class CaptchaSettings:
     http_timeout: float
     delay_scale: float
     unsupported: str
+    hold_back: bool
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -86,6 +88,7 @@ class CaptchaSettings:
             http_timeout=_float(get("CAPTCHA_HTTP_TIMEOUT"), "CAPTCHA_HTTP_TIMEOUT"),
             delay_scale=_float(get("CAPTCHA_DELAY_SCALE"), "CAPTCHA_DELAY_SCALE"),
             unsupported=_choice(get("CAPTCHA_UNSUPPORTED"), "CAPTCHA_UNSUPPORTED", ("drop", "pass")),
+            hold_back=_bool(settings, "CAPTCHA_HOLD_BACK", get("CAPTCHA_HOLD_BACK")),
         )
 
 

@@ -11,6 +11,7 @@ import os
 import random
 from typing import Any, Awaitable, Callable, TypeVar
 
+from .polling import PollPlanner
 from .model import CaptchaError, Challenge, Reaction, Secret, ServiceError, Solution
 from .service import protocol
 from .service.errors import SOLVE_TIMEOUT, rule_for
@@ -55,9 +56,12 @@ class Solver:
         self.api_url = (api_url or self.preset.base_url).rstrip("/")
         self.timeout = float(timeout)
         self.soft_id = soft_id
-        self.first_poll = self.preset.first_poll if first_poll is None else float(first_poll)
-        self.poll_interval = (
-            self.preset.poll_interval if poll_interval is None else float(poll_interval)
+        self.planner = PollPlanner(
+            min_first=self.preset.first_poll if first_poll is None else float(first_poll),
+            # Slow enough that a task never meets the service's 120-poll cap before our timeout.
+            interval=max(self.preset.poll_interval if poll_interval is None else float(poll_interval),
+                         self.timeout / (self.preset.max_polls - 10)),
+            seeds=dict(self.preset.typical_solve),
         )
         self.transport = Transport(self.api_url, timeout=call_timeout)
         self._sleep = sleep
@@ -146,25 +150,32 @@ class Solver:
         loop = asyncio.get_running_loop()
         call = protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id)
         task_id, solution = await self._with_backoff(call, protocol.parse_create_task, create=True)
+        created = loop.time()
         self.stats["create"] += 1
         polls = 0
         if solution is None:
+            kind = protocol.variant(challenge)
             poll = protocol.task_result_call(self._key.reveal(), task_id)
-            await self._sleep(self.first_poll)
+            first = self.planner.first_poll(kind)
+            last_miss: float | None = None
+            await self._sleep(first)
             while True:
                 polls += 1
                 self.stats["poll"] += 1
+                asked = loop.time() - created
                 solution = await self._with_backoff(
                     poll, lambda status, body: protocol.parse_task_result(status, body, task_id)
                 )
                 if solution is not None:
+                    self.planner.observe(kind, first, asked, last_miss)
                     break
+                last_miss = asked
                 if polls >= self.preset.max_polls:
                     raise ServiceError(
                         "ERROR_TASK_TIMEOUT", f"still processing after {polls} polls",
                         rule_for("ERROR_TASK_TIMEOUT").reaction,
                     )
-                await self._sleep(self.poll_interval)
+                await self._sleep(self.planner.interval)
         return Solution(
             token=solution.token,
             task_id=solution.task_id,

@@ -255,3 +255,58 @@ async def test_unsupported_pass_hands_the_page_to_the_spider(sandbox):
     record = await crawl(sandbox, One, CAPTCHA_UNSUPPORTED="pass")
     assert got == [(403, b"challenge")]
     assert record.stats["captcha/passed/unsupported_cloudflare_challenge"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_hundred_pages_behind_one_gate_cost_one_solve(sandbox):
+    class Hundred(CatalogSpider):
+        async def start(self):
+            for i in range(1, 101):
+                yield scrapy.Request(f"{self.start_url}/item/{i}", callback=self.parse_item,
+                                     errback=self.failed, cb_kwargs={"from_page": 0}, meta={"mine": "kept"})
+
+    sandbox.reset(service={"latency": 1.0}, site={"items": 100})
+    record = await crawl(sandbox, Hundred, CONCURRENT_REQUESTS=16, CONCURRENT_REQUESTS_PER_DOMAIN=8)
+    assert record.ids == list(range(1, 101))
+    assert sandbox.state()["calls"]["createTask"] == 1
+    held = record.stats.get("captcha/held_back", 0)
+    assert held > 0
+    # Only requests already inside the downloader when the gate appeared (at most
+    # CONCURRENT_REQUESTS) fetched the gate page; the other 84+ were held back unsent.
+    assert sandbox.site_state()["gates"] == record.stats["captcha/parked"] <= 16
+    assert record.stats["captcha/parked"] + held >= 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_hold_back_can_be_turned_off(sandbox):
+    class Twenty(CatalogSpider):
+        async def start(self):
+            for i in range(1, 21):
+                yield scrapy.Request(f"{self.start_url}/item/{i}", callback=self.parse_item,
+                                     cb_kwargs={"from_page": 0}, meta={"mine": "kept"})
+
+    sandbox.reset(service={"latency": 1.0})
+    record = await crawl(sandbox, Twenty, CAPTCHA_HOLD_BACK=False, CONCURRENT_REQUESTS_PER_DOMAIN=4)
+    assert record.ids == list(range(1, 21))
+    assert "captcha/held_back" not in record.stats
+    assert sandbox.state()["calls"]["createTask"] == 1  # still one solve: late comers join the gate
+
+
+@pytest_twisted.ensureDeferred
+async def test_per_request_captchas_get_one_solve_each_and_the_callback_gets_the_submission(sandbox):
+    thanks = []
+
+    class Comments(CatalogSpider):
+        async def start(self):
+            for n in (1, 2, 3):
+                yield scrapy.Request(f"{self.start_url}/form/{n}", callback=self.posted, errback=self.failed,
+                                     meta={"captcha": True}, cb_kwargs={"n": n})
+
+        def posted(self, response, n):
+            thanks.append((n, response.css("p.thanks::attr(data-thread)").get()))
+
+    record = await crawl(sandbox, Comments)
+    assert sorted(thanks) == [(1, "1"), (2, "2"), (3, "3")]
+    assert sandbox.state()["calls"]["createTask"] == 3
+    assert sandbox.site_state()["verified"] == 3
+    assert record.errbacks == []

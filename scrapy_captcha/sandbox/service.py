@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ _DESCRIPTIONS = {
 def default_config() -> dict[str, Any]:
     return {
         "latency": 1.0,  # seconds from createTask to ready
+        "latency_range": None,  # [low, high]: each task takes a uniform draw instead
         "balance": 10.0,
         "cost": 0.002,
         "keys": {},  # api key -> error code returned for it (e.g. ERROR_KEY_BANNED)
@@ -175,15 +177,18 @@ def build_app(state: ServiceState) -> web.Application:
         if state.config["balance"] < state.config["cost"]:
             return _error(state, "ERROR_ZERO_BALANCE")
         task_id = str(uuid.uuid4())
+        spread = state.config.get("latency_range")
+        latency = random.uniform(*map(float, spread)) if spread else float(state.config["latency"])
         item = _Task(
             id=task_id,
             family=family,
             sitekey=sitekey,
             hostname=urlsplit(url).hostname or "",
-            ready_at=time.monotonic() + float(state.config["latency"]),
+            ready_at=time.monotonic() + latency,
             action=task.get("pageAction"),
         )
         state.tasks[task_id] = item
+        state.log[-1].update(taskId=task_id, latency=latency)
         if "ready_on_create" in state.config["quirks"]:
             _finish(state, item)
             return web.json_response(_ready_body(state, item))

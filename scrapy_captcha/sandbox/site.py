@@ -142,7 +142,7 @@ def build_app(state: SiteState) -> web.Application:
             return await handler(request)
         if state.config["page_delay"]:
             await asyncio.sleep(float(state.config["page_delay"]))
-        if request.path.startswith("/open/"):
+        if request.path.startswith(("/open/", "/form/")):
             # Pages outside the gate, for crawls that mix gated and plain pages.
             state.counters["pages"] += 1
             return await handler(request)
@@ -187,6 +187,27 @@ def build_app(state: SiteState) -> web.Application:
     async def open_page(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])
         return page(f"Open page {n}", f'<article class="open" data-n="{n}"><h1>Open page {n}</h1></article>')
+
+    async def comment_form(request: web.Request) -> web.Response:
+        """An ordinary page with a widget in its form: incidental, a fresh token per submission."""
+        n = int(request.match_info["n"])
+        return page(f"Discussion {n}", f'<article><h1>Discussion {n}</h1><p>Say something nice.</p></article>'
+                    f'<script src="https://www.google.com/recaptcha/api.js" async defer></script>'
+                    f'<form class="comment" action="/form/submit" method="post"><input type="hidden" name="thread" '
+                    f'value="{n}"><textarea name="comment">Nice catalog</textarea>'
+                    f'<div class="g-recaptcha" data-sitekey="{html.escape(state.config["sitekey"])}"></div>'
+                    f'<button type="submit">Post</button></form>')
+
+    async def comment_submit(request: web.Request) -> web.Response:
+        form = await request.post()
+        result = state.authority.siteverify(DEMO_SECRET, str(form.get("g-recaptcha-response", "")),
+                                            request.url.host or "")
+        if not result.get("success"):
+            state.counters["refused"] += 1
+            raise web.HTTPForbidden(text="captcha failed: " + ",".join(map(str, result["error-codes"])))
+        state.counters["verified"] += 1
+        thread = html.escape(str(form.get("thread", "")))
+        return page("Thanks", f'<p class="thanks" data-thread="{thread}">Comment posted on thread {thread}</p>')
 
     async def vendor_challenge(request: web.Request) -> web.Response:
         """Interstitials of vendors with no HTTP solving path (for the unsupported-kind policy)."""
@@ -235,6 +256,8 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get(r"/item/{i:\d+}", item)
     app.router.add_get(r"/open/{n:\d+}", open_page)
     app.router.add_get("/challenge/{vendor}", vendor_challenge)
+    app.router.add_get(r"/form/{n:\d+}", comment_form)
+    app.router.add_post("/form/submit", comment_submit)
     app.router.add_post("/captcha/verify", verify)
     app.router.add_route("*", "/_sandbox/site", control)
     app.router.add_get("/_sandbox/site/state", control_state)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+
+
+TYPICAL_SOLVE = {"recaptcha_v2": 15.0, "recaptcha_v3": 6.0, "hcaptcha": 12.0, "turnstile": 6.0}
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Preset:
     report_path: str | None = None
     #: Whether reCAPTCHA tasks take an ``apiDomain`` field (recaptcha.net pages).
     supports_api_domain: bool = False
+    #: Typical seconds to solve, per challenge kind: where the first poll goes
+    #: before this crawl has learned better (spec §3 and the providers' docs).
+    typical_solve: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(TYPICAL_SOLVE))
 
 
 def _types(**kw: str) -> Mapping[str, str]:
@@ -128,6 +134,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             soft_id_field="softId",
             first_poll=1.0,
             poll_interval=1.0,
+            typical_solve=MappingProxyType({}),  # the emulator's latency is whatever it is told
         ),
     }
 )

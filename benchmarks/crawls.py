@@ -1,0 +1,124 @@
+"""Crawl scenarios for `make bench`, one per process: python crawls.py SCENARIO SERVICE SITE.
+
+gate_plugin / gate_naive  100 item pages behind one session gate, 8 requests per domain
+scale                     5,000 requests each behind its own gate: 5,000 pending solves at once
+overhead_on / _off        2,000 plain pages with the add-on enabled / not installed
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import scrapy  # noqa: E402
+from scrapy import signals  # noqa: E402
+from scrapy.crawler import CrawlerProcess  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Pages(scrapy.Spider):
+    name = "bench_pages"
+
+    def __init__(self, urls: list[str], own_gates: bool = False, **kw):
+        super().__init__(**kw)
+        self.urls, self.own_gates = urls, own_gates
+        self.done = 0
+
+    async def start(self):
+        for i, url in enumerate(self.urls):
+            meta = {"cookiejar": i} if self.own_gates else {}
+            yield scrapy.Request(url, callback=self.page, meta=meta, dont_filter=True)
+
+    def page(self, response):
+        self.done += 1
+
+
+class Probe:
+    """Samples RSS and event-loop lag while the crawl runs."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.idle_rss = rss_mb()
+        self.peak_rss = self.idle_rss
+        self.peak_pending = 0
+        self.rss_at_peak = self.idle_rss
+        self.max_lag = 0.0
+        self.task = None
+        crawler.signals.connect(self.opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.closed, signal=signals.spider_closed)
+
+    async def _sample(self):
+        loop = asyncio.get_running_loop()
+        mw = next((m for m in self.crawler.engine.downloader.middleware.middlewares
+                   if type(m).__name__ == "CaptchaMiddleware"), None)
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(0.05)
+            self.max_lag = max(self.max_lag, loop.time() - t0 - 0.05)
+            pending = len(mw._gates) if mw else 0
+            if pending >= self.peak_pending:
+                self.peak_pending, self.rss_at_peak = pending, rss_mb()
+            self.peak_rss = max(self.peak_rss, rss_mb())
+
+    def opened(self, spider):
+        self.idle_rss = rss_mb()
+        self.task = asyncio.ensure_future(self._sample())
+
+    def closed(self, spider, reason):
+        self.task.cancel()
+
+
+def main() -> None:
+    scenario, service, site = sys.argv[1:4]
+    settings = {"LOG_LEVEL": "ERROR", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
+                "ROBOTSTXT_OBEY": False, "CAPTCHA_PROVIDER": "sandbox", "CAPTCHA_API_URL": service,
+                "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
+    own_gates = False
+    if scenario.startswith("gate"):
+        urls = [f"{site}/item/{i}" for i in range(1, 101)]
+        if scenario == "gate_plugin":
+            settings["ADDONS"] = {"scrapy_captcha.Addon": 500}
+        else:
+            settings["DOWNLOADER_MIDDLEWARES"] = {"naive.AwaitingMiddleware": 585}
+    elif scenario == "scale":
+        urls = [f"{site}/item/{i}" for i in range(1, 5001)]
+        own_gates = True
+        settings.update({"ADDONS": {"scrapy_captcha.Addon": 500}, "CONCURRENT_REQUESTS": 64,
+                         "CONCURRENT_REQUESTS_PER_DOMAIN": 64, "CAPTCHA_MAX_CONCURRENT_TASKS": 0,
+                         "CAPTCHA_PROVIDER": "yescaptcha", "CAPTCHA_API_KEY": "bench",
+                         "CAPTCHA_SOLVE_TIMEOUT": 600})
+    else:
+        urls = [f"{site}/open/{i}" for i in range(2000)]
+        if scenario == "overhead_on":
+            settings["ADDONS"] = {"scrapy_captcha.Addon": 500}
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(Pages)
+    probe = Probe(crawler)
+    t0 = time.monotonic()
+    process.crawl(crawler, urls=urls, own_gates=own_gates)
+    process.start()
+    stats = crawler.stats.get_stats()
+    print(json.dumps({
+        "seconds": time.monotonic() - t0, "pages": crawler.spider.done,
+        "solves": stats.get("captcha/api_calls/create", 0), "parked": stats.get("captcha/parked", 0),
+        "held_back": stats.get("captcha/held_back", 0), "idle_rss": probe.idle_rss,
+        "rss_at_peak": probe.rss_at_peak, "peak_pending": probe.peak_pending, "max_lag": probe.max_lag,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
