@@ -274,7 +274,6 @@ async def test_hundred_pages_behind_one_gate_cost_one_solve(sandbox):
     # Only requests already inside the downloader when the gate appeared (at most
     # CONCURRENT_REQUESTS) fetched the gate page; the other 84+ were held back unsent.
     assert sandbox.site_state()["gates"] == record.stats["captcha/parked"] <= 16
-    assert record.stats["captcha/parked"] + held >= 100
 
 
 @pytest_twisted.ensureDeferred
