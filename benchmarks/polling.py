@@ -62,7 +62,7 @@ async def run(service: str, site: str, mode: str, n: int, parallel: int, warmup:
                     task_id, polls, elapsed = await fixed_timer(service, challenge, first, every)
                     results.append((i, task_id, polls, elapsed))
         await asyncio.gather(*(one(i) for i in range(n)))
-    latency = {e["taskId"]: e["latency"] for e in control(service, "/_sandbox/log") if e.get("taskId")}
+    latency = {e["taskId"]: e["latency"] for e in control(service, "/_sandbox/log") if "latency" in e}
     kept = [r for r in results if r[0] >= warmup]
     polls = statistics.mean(r[2] for r in kept)
     added = statistics.mean(r[3] - latency[r[1]] for r in kept)

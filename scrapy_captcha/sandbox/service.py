@@ -68,6 +68,8 @@ class _Task:
     hostname: str
     ready_at: float
     action: str | None
+    cdata: str | None = None
+    chl_page_data: str | None = None
     solution: dict[str, Any] | None = None
     error: str | None = None
 
@@ -185,7 +187,10 @@ def build_app(state: ServiceState) -> web.Application:
             sitekey=sitekey,
             hostname=urlsplit(url).hostname or "",
             ready_at=time.monotonic() + latency,
-            action=task.get("pageAction"),
+            # Each dialect names these differently (spec §2).
+            action=task.get("pageAction") or task.get("action") or (task.get("metadata") or {}).get("action"),
+            cdata=task.get("cData") or task.get("data") or (task.get("metadata") or {}).get("cdata"),
+            chl_page_data=task.get("chlPageData"),
         )
         state.tasks[task_id] = item
         state.log[-1].update(taskId=task_id, latency=latency)
@@ -309,7 +314,8 @@ def _finish(state: ServiceState, item: _Task) -> None:
         return
     state.config["balance"] = round(state.config["balance"] - cost, 6)
     state.spent += cost
-    token = state.authority.mint(item.sitekey, item.hostname, item.family, item.action)
+    token = state.authority.mint(item.sitekey, item.hostname, item.family, item.action, item.cdata,
+                                 item.chl_page_data)
     field_name = "token" if item.family == "turnstile" else "gRecaptchaResponse"
     item.solution = {field_name: token, "userAgent": "Mozilla/5.0 (sandbox solver)"}
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import browser_pages
 from .tokens import DEMO_SECRET, DEMO_SITEKEY, TokenAuthority
 
 SESSION_COOKIE = "sbx_session"
@@ -49,6 +50,8 @@ class SiteState:
     counters: dict[str, int] = field(
         default_factory=lambda: {"pages": 0, "gates": 0, "verified": 0, "refused": 0}
     )
+    #: Every token the browser pages verified (see browser_pages.py).
+    browser_log: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _item(i: int) -> dict[str, Any]:
@@ -138,7 +141,7 @@ def build_app(state: SiteState) -> web.Application:
 
     @web.middleware
     async def gatekeeper(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith(("/captcha/", "/_sandbox/", "/static/", "/challenge/")):
+        if request.path.startswith(("/captcha/", "/_sandbox/", "/static/", "/challenge/", "/browser/", "/vendor/")):
             return await handler(request)
         if state.config["page_delay"]:
             await asyncio.sleep(float(state.config["page_delay"]))
@@ -246,6 +249,7 @@ def build_app(state: SiteState) -> web.Application:
     async def control_reset(request: web.Request) -> web.Response:
         state.config = {**default_site_config(), **(await request.json() if request.can_read_body else {})}
         state.sessions.clear()
+        state.browser_log.clear()
         for key in state.counters:
             state.counters[key] = 0
         return web.json_response(state.config)
@@ -255,6 +259,7 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get(r"/catalog/{n:\d+}", catalog)
     app.router.add_get(r"/item/{i:\d+}", item)
     app.router.add_get(r"/open/{n:\d+}", open_page)
+    browser_pages.add_routes(app, state)
     app.router.add_get("/challenge/{vendor}", vendor_challenge)
     app.router.add_get(r"/form/{n:\d+}", comment_form)
     app.router.add_post("/form/submit", comment_submit)

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 DEMO_SITEKEY = "6LcSANDBOXdemoSiteKeyForScrapyCaptcha-01"
 DEMO_SECRET = "6LcSANDBOXdemoSecretForScrapyCaptcha--01"
 assert len(DEMO_SITEKEY) == 40 and len(DEMO_SECRET) == 40
+#: More demo keys, for the browser pages (two widgets in one form, hCaptcha, Turnstile).
+DEMO_SITEKEY_2 = "6LcSANDBOXsecondKeyForTwoWidgetForms--02"
+DEMO_HCAPTCHA_SITEKEY = "5a1f3c2e-9b7d-4e6f-8a0b-1c2d3e4f5a6b"
+DEMO_TURNSTILE_SITEKEY = "0x4AAAAAAASandboxDemoKey01"
+DEMO_KEYS = {
+    DEMO_SITEKEY: DEMO_SECRET,
+    DEMO_SITEKEY_2: "secret-second-recaptcha-key",
+    DEMO_HCAPTCHA_SITEKEY: "0x" + "0" * 40,
+    DEMO_TURNSTILE_SITEKEY: "0x4AAAAAAASandboxDemoSecret",
+}
 
 TOKEN_TTL = {"recaptcha": 120.0, "hcaptcha": 120.0, "turnstile": 300.0}
 
@@ -25,12 +35,14 @@ class _Minted:
     family: str
     expires: float
     action: str | None = None
+    cdata: str | None = None
+    chl_page_data: str | None = None
 
 
 @dataclass
 class TokenAuthority:
     #: sitekey -> secret of every key a demo site registered.
-    keys: dict[str, str] = field(default_factory=lambda: {DEMO_SITEKEY: DEMO_SECRET})
+    keys: dict[str, str] = field(default_factory=lambda: dict(DEMO_KEYS))
     minted: dict[str, _Minted] = field(default_factory=dict)
     verified: int = 0
     refused: int = 0
@@ -38,12 +50,13 @@ class TokenAuthority:
     def knows(self, sitekey: str) -> bool:
         return sitekey in self.keys
 
-    def mint(self, sitekey: str, hostname: str, family: str = "recaptcha", action: str | None = None) -> str:
+    def mint(self, sitekey: str, hostname: str, family: str = "recaptcha", action: str | None = None,
+             cdata: str | None = None, chl_page_data: str | None = None) -> str:
         self._expire()
         prefix = {"recaptcha": "03A", "hcaptcha": "P1_", "turnstile": "0.t"}.get(family, "")
         token = prefix + secrets.token_urlsafe(48)
         ttl = TOKEN_TTL.get(family, 120.0)
-        self.minted[token] = _Minted(sitekey, hostname, family, time.monotonic() + ttl, action)
+        self.minted[token] = _Minted(sitekey, hostname, family, time.monotonic() + ttl, action, cdata, chl_page_data)
         return token
 
     def siteverify(self, secret: str, token: str, hostname: str) -> dict[str, object]:
@@ -70,8 +83,9 @@ class TokenAuthority:
             "challenge_ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "hostname": minted.hostname,
         }
-        if minted.action:
-            result["action"] = minted.action
+        for name in ("action", "cdata", "chl_page_data"):
+            if getattr(minted, name):
+                result[name] = getattr(minted, name)
         return result
 
     def _expire(self) -> None:
