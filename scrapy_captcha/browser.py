@@ -268,3 +268,18 @@ async def solve_page(page: Any, solver: Solver, *, settle: float = 0.0) -> list[
             raise first_error
         raise first_error
     return [result for _, _, result in found]
+
+
+#: Request meta key the middleware sets on a request it re-renders in the browser:
+#: plain data, ``{"include_page": bool, "init": <the request's own init callback>}``.
+META_BROWSER = "_captcha_browser"
+
+
+async def prepare_page(page: Any, request: Any) -> None:
+    """scrapy-playwright page init callback: the request's own one, then :data:`INIT_SCRIPT`."""
+    from scrapy.utils.misc import load_object
+
+    own = (request.meta.get(META_BROWSER) or {}).get("init")
+    if own:
+        await load_object(own)(page, request)
+    await page.add_init_script(INIT_SCRIPT)

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_DELAY_SCALE": 1.0,
     "CAPTCHA_UNSUPPORTED": "drop",
     "CAPTCHA_HOLD_BACK": True,
+    "CAPTCHA_BROWSER_COOKIES": False,
+    "CAPTCHA_BROWSER_WAIT": 20.0,
 }
 
 
@@ -48,6 +50,8 @@ class CaptchaSettings:
     delay_scale: float
     unsupported: str
     hold_back: bool
+    browser_cookies: bool
+    browser_wait: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -89,6 +93,8 @@ class CaptchaSettings:
             delay_scale=_float(get("CAPTCHA_DELAY_SCALE"), "CAPTCHA_DELAY_SCALE"),
             unsupported=_choice(get("CAPTCHA_UNSUPPORTED"), "CAPTCHA_UNSUPPORTED", ("drop", "pass")),
             hold_back=_bool(settings, "CAPTCHA_HOLD_BACK", get("CAPTCHA_HOLD_BACK")),
+            browser_cookies=_bool(settings, "CAPTCHA_BROWSER_COOKIES", get("CAPTCHA_BROWSER_COOKIES")),
+            browser_wait=_float(get("CAPTCHA_BROWSER_WAIT"), "CAPTCHA_BROWSER_WAIT"),
         )
 
 

@@ -126,3 +126,90 @@ async def test_an_unsolvable_answer_raises_with_its_reaction(sandbox):
     error = await aio(in_page(sandbox, "/browser/hcaptcha", body))
     assert error.code == "ERROR_CAPTCHA_UNSOLVABLE" and error.reaction is Reaction.RESCHEDULE
     assert browser_log(sandbox) == []
+
+
+# ---------------------------------------------------------------- scrapy-playwright
+
+import scrapy  # noqa: E402
+
+from .crawling import crawl  # noqa: E402
+
+
+async def offline_page(page, request):
+    """Page init callback: vendor script URLs to the stand-ins, nothing leaves loopback."""
+    await route_offline(page)
+
+
+def playwright_settings(**extra):
+    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    return {"DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+            "PLAYWRIGHT_LAUNCH_OPTIONS": chromium_launch_options(), "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+            "CONCURRENT_REQUESTS": 4, **extra}
+
+
+@pytest_twisted.ensureDeferred
+async def test_scrapy_playwright_page_method(sandbox):
+    from scrapy_playwright.page import PageMethod
+
+    got = []
+
+    class Spider(scrapy.Spider):
+        name = "pm"
+
+        def __init__(self, start_url, record, **kw):
+            super().__init__(**kw)
+            self.start_url, self.record = start_url, record
+
+        async def start(self):
+            solver = Solver("sandbox", api_key="k", api_url=sandbox.service_url, first_poll=0.2, poll_interval=0.3)
+            yield scrapy.Request(self.start_url + "/browser/turnstile", callback=self.parse, meta={
+                "playwright": True,
+                "playwright_page_init_callback": "tests.test_browser.prepare_offline_with_init_script",
+                "playwright_page_methods": [
+                    PageMethod("wait_for_selector", ".cf-turnstile input", state="attached"),
+                    PageMethod(solve_page, solver=solver),
+                    PageMethod("wait_for_function", "document.getElementById('result').textContent === 'verified'"),
+                ]})
+
+        def parse(self, response):
+            got.append(response.css("#result::text").get())
+
+    await crawl(sandbox, Spider, **playwright_settings())
+    assert got == ["verified"]
+    assert [e["success"] for e in browser_log(sandbox)] == [True]
+
+
+async def prepare_offline_with_init_script(page, request):
+    await route_offline(page)
+    await add_init_script(page)
+
+
+@pytest_twisted.ensureDeferred
+async def test_scrapy_playwright_automatic_challenge_and_cookies_for_plain_http(sandbox):
+    pages = []
+
+    class Spider(scrapy.Spider):
+        name = "auto"
+
+        def __init__(self, start_url, record, **kw):
+            super().__init__(**kw)
+            self.start_url, self.record = start_url, record
+
+        async def start(self):
+            yield scrapy.Request(self.start_url + "/browser/cf", callback=self.parse, meta={
+                "playwright": True, "playwright_page_init_callback": "tests.test_browser.offline_page"})
+
+        def parse(self, response):
+            pages.append(("browser", response.url, response.css("h1::text").get()))
+            # The next request is plain HTTP: it passes with the clearance cookie the browser earned.
+            yield scrapy.Request(self.start_url + "/browser/cf/content", callback=self.plain, dont_filter=True)
+
+        def plain(self, response):
+            pages.append(("http", response.status, response.css("h1::text").get()))
+
+    record = await crawl(sandbox, Spider, **playwright_settings(CAPTCHA_BROWSER_COOKIES=True))
+    assert pages == [("browser", f"{sandbox.site_url}/browser/cf/content", "Clearance granted"),
+                     ("http", 200, "Clearance granted")]
+    assert record.stats["captcha/browser/rerendered"] == 1
+    assert record.stats["captcha/solved/turnstile"] == 1
+    assert [e["success"] for e in browser_log(sandbox)] == [True]

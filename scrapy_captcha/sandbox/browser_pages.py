@@ -55,18 +55,20 @@ def _pages(port_other: str) -> dict[str, str]:
                    f" grecaptcha.execute('{DEMO_SITEKEY}', {{action: 'browse'}}).then(function (token) {{"
                    " report('v3', 'recaptcha', token, {action: 'browse'}); }); });</script>"),
         "hcaptcha": _doc("Log in", '<script src="https://js.hcaptcha.com/1/api.js" async defer></script>',
-                         f'<form><div class="h-captcha" data-sitekey="{DEMO_HCAPTCHA_SITEKEY}" data-callback="onHc">'
+                         f'<form><input name="user" value="demo"><div class="h-captcha" '
+                         f'data-sitekey="{DEMO_HCAPTCHA_SITEKEY}" data-callback="onHc">'
                          "</div></form><script>function onHc(token) { report('hcaptcha', 'hcaptcha', token); }</script>"),
         # Turnstile with action and cData, and a dotted callback name.
         "turnstile": _doc("Contact", '<script src="https://challenges.cloudflare.com/turnstile/v0/api.js" async defer>'
                           "</script>",
-                          f'<form><div class="cf-turnstile" data-sitekey="{DEMO_TURNSTILE_SITEKEY}" data-action="login"'
+                          f'<form><textarea name="message">Hello</textarea><div class="cf-turnstile" '
+                          f'data-sitekey="{DEMO_TURNSTILE_SITEKEY}" data-action="login"'
                           ' data-cdata="c-42" data-callback="app.onTurnstile"></div></form><script>var app = {'
                           "onTurnstile: function (t) { report('turnstile', 'turnstile', t, {action: 'login',"
                           " cdata: 'c-42'}); }};</script>"),
         # Two widgets in one form: each token must land in its own widget's field.
         "two": _doc("Two checks", '<script src="https://www.google.com/recaptcha/api.js" async defer></script>',
-                    '<form id="two" action="/browser/two/verify" method="POST">'
+                    '<form id="two" action="/browser/two/verify" method="POST"><input name="name" value="demo">'
                     f'<div class="g-recaptcha" id="first" data-sitekey="{DEMO_SITEKEY}"></div>'
                     f'<div class="g-recaptcha" id="second" data-sitekey="{DEMO_SITEKEY_2}"></div>'
                     '<button id="send" type="submit">Send</button></form>'),
