@@ -201,8 +201,10 @@ class CaptchaMiddleware:
             for result in solved:
                 self.stats.inc_value("captcha/solved")
                 self.stats.inc_value(f"captcha/solved/{result.kind}")
-                if result.solution is not None and result.solution.cost is not None:
-                    self.stats.inc_value("captcha/cost", result.solution.cost, start=0.0)
+                if result.solution is not None:
+                    self.stats.inc_value("captcha/solve_time/total", result.solution.elapsed, start=0.0)
+                    if result.solution.cost is not None:
+                        self.stats.inc_value("captcha/cost", result.solution.cost, start=0.0)
             body, url = await self._after_challenge(page, challenge)
             if self.config.browser_cookies:
                 await self._copy_cookies(page, request)

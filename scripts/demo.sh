@@ -25,3 +25,14 @@ print(f"scraped {len(items)} items ({len(set(ids))} distinct), e.g.:")
 for item in sorted(items, key=lambda i: i["id"])[:3]:
     print(f"  #{item['id']:>3} {item['name']:<20} {item['price']:>7.2f}  {item['sku']}")
 PY
+echo
+echo "browser_catalog: pages only a browser can pass (scrapy-playwright, system Chromium)"
+(cd example_project && "$BIN/scrapy" crawl browser_catalog -a start_url="$site_url/" \
+  -s CAPTCHA_API_URL="$service_url" -s LOG_LEVEL=WARNING -O "$work/browser.jsonl")
+"$BIN/python" - "$work/browser.jsonl" <<'PY'
+import json, sys
+items = [json.loads(line) for line in open(sys.argv[1])]
+print(f"browser pages passed: {sum(1 for i in items if i['result'] in ('verified', 'Clearance granted'))} of {len(items)}")
+for item in items:
+    print(f"  {item['page']:<36} {item['result']}")
+PY

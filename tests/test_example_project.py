@@ -45,3 +45,18 @@ def test_a_non_asyncio_reactor_fails_at_startup_with_a_clear_message(sandbox, tm
     assert "scrapy-captcha needs Twisted's asyncio reactor" in proc.stderr
     assert items == []
     assert sandbox.state()["calls"] == {}
+
+
+def test_browser_catalog_spider_passes_every_browser_page(sandbox, tmp_path):
+    out = tmp_path / "browser.jsonl"
+    env = {**os.environ, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""}
+    proc = subprocess.run(
+        [*SCRAPY, "crawl", "browser_catalog", "-a", f"start_url={sandbox.site_url}/", "-s",
+         f"CAPTCHA_API_URL={sandbox.service_url}", "-O", str(out)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    items = {item["page"]: item["result"] for item in map(json.loads, out.read_text().splitlines())}
+    assert items == {"xhr": "verified", "v3": "verified", "hcaptcha": "verified", "turnstile": "verified",
+                     "iframe": "verified", "cf": "Clearance granted",
+                     "cf (plain HTTP, clearance cookie)": "Clearance granted"}

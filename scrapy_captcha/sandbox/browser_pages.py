@@ -218,3 +218,8 @@ async def route_offline(target: Any) -> None:
             await route.abort()
 
     await target.route("**/*", handle)
+
+
+async def offline_page_init(page: Any, request: Any) -> None:
+    """scrapy-playwright page init callback for the sandbox: see :func:`route_offline`."""
+    await route_offline(page)
