@@ -73,7 +73,7 @@ def main() -> None:
     service, site, workload = sys.argv[1:4]
     if workload == "steady":
         control(service, "/_sandbox/reset", {"latency": 10.0, "balance": 1000})
-        args = dict(n=40, parallel=8, warmup=16)
+        args = dict(n=64, parallel=4, warmup=32)
     else:
         control(service, "/_sandbox/reset", {"latency_range": [5, 60], "balance": 1000})
         args = dict(n=45, parallel=15, warmup=15)

@@ -110,6 +110,13 @@ def main() -> int:
             print("5. overhead: 2,000 plain pages, best of 3")
             print(f"   middleware off {off:.2f}s, on {on:.2f}s: speed with it on = {off / on:.3f} of off")
             print()
+        if wanted("browser"):
+            control(service, "/_sandbox/reset", {"latency": 1.0, "balance": 100})
+            rows = run("browser.py", service, site)
+            print("7. browser: time solve_page adds beyond the service's solve time (median of 5, Chromium)")
+            for name, r in rows.items():
+                print(f"   /browser/{name:<10} {r['widgets']} widget(s) solved   +{r['overhead_ms']:.0f} ms")
+            print()
     finally:
         box.terminate()
         box.wait()

@@ -25,6 +25,8 @@ class _Bracket:
     lo: float | None = None
     hi: float | None = None
     hits: int = 0
+    #: Recent ready-time estimates (a miss-and-hit's midpoint, or a hit's moment).
+    recent: list[float] = field(default_factory=list)
     #: A re-probe below ``hi`` is under way, started from ``probe_from`` with ``width``.
     probe_from: float | None = None
     width: float = 0.0
@@ -38,11 +40,26 @@ class PollPlanner:
     #: Typical solve seconds per kind, before anything is learned.
     seeds: dict[str, float] = field(default_factory=dict)
     margin: float = 0.15
-    probe_every: int = 20
+    probe_every: int = 50
+    #: How many recent ready times decide whether the workload is steady or spread.
+    window: int = 20
     _brackets: dict[str, _Bracket] = field(default_factory=dict)
 
     def first_poll(self, kind: str) -> float:
+        first = self._first_poll(kind)
         b = self._brackets.get(kind)
+        if b is None or len(b.recent) < 5:
+            # Cold start: one slow first task must not set the plan for all that follow.
+            first = min(first, self.seeds.get(kind, self.min_first))
+        return max(self.min_first, first)
+
+    def _first_poll(self, kind: str) -> float:
+        b = self._brackets.get(kind)
+        spread = self._spread_quantile(b)
+        if spread is not None:
+            # Ready times vary more than two poll intervals: start at their low end
+            # (a 10th percentile) and follow the provider's interval from there.
+            return max(self.min_first, spread)
         if b is None or b.hi is None:
             guess = self.seeds.get(kind, self.min_first)
             if b is not None and b.lo is not None:
@@ -52,13 +69,26 @@ class PollPlanner:
             return max(self.min_first, (b.lo + b.hi) / 2)
         return max(self.min_first, b.hi)
 
+    def _spread_quantile(self, b: _Bracket | None) -> float | None:
+        if b is None or len(b.recent) < 5:
+            return None
+        ordered = sorted(b.recent)
+        low, high = ordered[len(ordered) // 10], ordered[(len(ordered) * 9) // 10]
+        return low if high - low > 2 * self.interval else None
+
     def observe(self, kind: str, first_poll: float, found_at: float, last_miss: float | None) -> None:
         """A finished task: its first poll went at ``first_poll`` s, it was found
         ready at ``found_at`` s, and was last seen processing at ``last_miss`` s."""
-        b = self._brackets.setdefault(kind, _Bracket(width=4 * self.margin))
+        b = self._brackets.setdefault(kind, _Bracket(width=3 * self.margin))
+        # A hit says only "ready by then": count it an interval earlier, or the low
+        # percentile would confirm itself and never walk down.
+        sample = max(self.min_first, found_at - self.interval) if last_miss is None else (last_miss + found_at) / 2
+        b.recent = (b.recent + [sample])[-self.window:]
         if last_miss is None:
             b.hi = first_poll if b.hi is None else min(b.hi, first_poll)
             b.hits += 1
+        elif b.hi is not None and found_at > b.hi + 2 * self.interval:
+            pass  # one much slower task says little about the rest (the spread check sees it)
         else:
             b.hits = 0
             b.lo = last_miss
@@ -77,7 +107,7 @@ class PollPlanner:
         if converged and b.probe_from is not None:
             # The probe is over. Found the service much faster? Look further down, soon.
             faster = b.hi <= b.probe_from - b.width / 2
-            b.width = min(b.width * 2, b.hi / 2) if faster else 4 * self.margin
+            b.width = min(b.width * 2, b.hi / 2) if faster else 3 * self.margin
             b.hits = self.probe_every - 1 if faster else 0
             b.probe_from = None
         elif converged and b.hits >= self.probe_every and b.hi is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from typing import Any, Awaitable, Callable
 
@@ -15,7 +16,10 @@ from scrapy_captcha.sandbox.browser_pages import chromium_launch_options, route_
 
 from .crawling import aio
 
-playwright = pytest.importorskip("playwright.async_api")
+if os.environ.get("CI") == "true":
+    import playwright.async_api as playwright  # in CI these tests run, never skip
+else:
+    playwright = pytest.importorskip("playwright.async_api")
 
 
 def browser_log(sandbox) -> list[dict[str, Any]]:
@@ -213,3 +217,66 @@ async def test_scrapy_playwright_automatic_challenge_and_cookies_for_plain_http(
     assert record.stats["captcha/browser/rerendered"] == 1
     assert record.stats["captcha/solved/turnstile"] == 1
     assert [e["success"] for e in browser_log(sandbox)] == [True]
+
+
+@pytest_twisted.ensureDeferred
+async def test_scrapy_playwright_two_widgets_then_submit(sandbox):
+    from scrapy_playwright.page import PageMethod
+
+    got = []
+
+    class Spider(scrapy.Spider):
+        name = "two"
+
+        def __init__(self, start_url, record, **kw):
+            super().__init__(**kw)
+            self.start_url, self.record = start_url, record
+
+        async def start(self):
+            self.solver = Solver("sandbox", api_key="k", api_url=sandbox.service_url, first_poll=0.2,
+                                 poll_interval=0.3)
+            yield scrapy.Request(self.start_url + "/browser/two", callback=self.parse, meta={
+                "playwright": True,
+                "playwright_page_init_callback": "tests.test_browser.prepare_offline_with_init_script",
+                "playwright_page_methods": [
+                    PageMethod("wait_for_selector", "#second textarea", state="attached"),
+                    PageMethod(solve_page, solver=self.solver),
+                    PageMethod("click", "#send"),
+                    PageMethod("wait_for_selector", "#outcome"),
+                ]})
+
+        def parse(self, response):
+            got.append(response.css("#outcome::text").get())
+
+    await crawl(sandbox, Spider, **playwright_settings())
+    assert got == ["both verified"]
+    assert [e["success"] for e in browser_log(sandbox)] == [True, True]
+
+
+@pytest_twisted.ensureDeferred
+async def test_scrapy_playwright_unsolvable_is_rescheduled_then_dropped(sandbox):
+    sandbox.configure(rules=[{"endpoint": "getTaskResult", "error": "ERROR_CAPTCHA_UNSOLVABLE", "times": -1}])
+    failures = []
+
+    class Spider(scrapy.Spider):
+        name = "unsolvable"
+
+        def __init__(self, start_url, record, **kw):
+            super().__init__(**kw)
+            self.start_url, self.record = start_url, record
+
+        async def start(self):
+            yield scrapy.Request(self.start_url + "/browser/cf", callback=self.parse, errback=self.failed, meta={
+                "playwright": True, "playwright_page_init_callback": "tests.test_browser.offline_page"})
+
+        def parse(self, response):
+            raise AssertionError("the challenge cannot have passed")
+
+        def failed(self, failure):
+            failures.append(failure.value)
+
+    record = await crawl(sandbox, Spider, **playwright_settings(CAPTCHA_MAX_RETRIES=1))
+    assert [getattr(f, "code", None) for f in failures] == ["ERROR_CAPTCHA_UNSOLVABLE"]
+    assert record.stats["captcha/rescheduled/ERROR_CAPTCHA_UNSOLVABLE"] == 1
+    assert record.stats["captcha/dropped/ERROR_CAPTCHA_UNSOLVABLE"] == 1
+    assert browser_log(sandbox) == []
