@@ -31,6 +31,7 @@ class CrawlReport:
             f"getTaskResult={stats.get('captcha/api_calls/poll', 0)}",
             f"captcha cost:         {stats.get('captcha/cost', 0.0):.4f}",
             f"time solving:         {stats.get('captcha/solve_time/total', 0.0):.1f}s",
+            f"crawl time:           {stats.get('elapsed_time_seconds', 0.0):.1f}s",
             "",
         ]
         print("\n".join(lines), flush=True)
