@@ -94,6 +94,10 @@ def main() -> None:
             settings["ADDONS"] = {"scrapy_captcha.Addon": 500}
         else:
             settings["DOWNLOADER_MIDDLEWARES"] = {"naive.AwaitingMiddleware": 585}
+    elif scenario == "scale_plain":
+        # The same crawl shape without captchas: what lag does Scrapy itself show?
+        urls = [f"{site}/open/{i}" for i in range(5000)]
+        settings.update({"CONCURRENT_REQUESTS": 64, "CONCURRENT_REQUESTS_PER_DOMAIN": 64})
     elif scenario == "scale":
         urls = [f"{site}/item/{i}" for i in range(1, 5001)]
         own_gates = True

@@ -93,12 +93,15 @@ def main() -> int:
             control(service, "/_sandbox/reset", {"latency": 14.5, "balance": 1000})
             control(site, "/_sandbox/site/reset", {"items": 5000})
             r = run("crawls.py", "scale", service, site)
+            plain = run("crawls.py", "scale_plain", service, site)
             extra = r["rss_at_peak"] - r["idle_rss"]
             print("4. scale: 5,000 requests, each behind its own gate (5,000 pending solves at once)")
             print(f"   peak pending solves {r['peak_pending']}, RSS idle crawler {r['idle_rss']:.0f} MB, "
                   f"at peak {r['rss_at_peak']:.0f} MB (+{extra:.0f} MB, {extra * 1024 / max(1, r['peak_pending']):.1f} "
                   f"KB per pending solve), max event-loop lag {r['max_lag'] * 1000:.0f} ms, "
                   f"{r['pages']} pages delivered in {r['seconds']:.0f}s")
+            print(f"   same crawl shape, 5,000 plain pages, no add-on: max event-loop lag "
+                  f"{plain['max_lag'] * 1000:.0f} ms, {plain['seconds']:.0f}s")
             print()
         if wanted("overhead"):
             control(site, "/_sandbox/site/reset", {})
