@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import urllib.request
@@ -73,12 +74,13 @@ def main() -> None:
     service, site, workload = sys.argv[1:4]
     if workload == "steady":
         control(service, "/_sandbox/reset", {"latency": 10.0, "balance": 1000})
-        args = dict(n=64, parallel=4, warmup=32)
+        args = dict(n=80, parallel=4, warmup=48)
     else:
         control(service, "/_sandbox/reset", {"latency_range": [5, 60], "balance": 1000})
         args = dict(n=45, parallel=15, warmup=15)
     rows = {}
-    for mode in ("learned", "yescaptcha-sdk", "capsolver-sdk"):
+    modes = os.environ.get("POLL_MODES", "learned,yescaptcha-sdk,capsolver-sdk").split(",")
+    for mode in modes:
         control(service, "/_sandbox/reset", {"latency": 10.0, "balance": 1000} if workload == "steady"
                 else {"latency_range": [5, 60], "balance": 1000})
         rows[mode] = asyncio.run(run(service, site, mode, **args))
