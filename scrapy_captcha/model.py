@@ -31,8 +31,6 @@ class Form:
     action: str
     method: str = "POST"
     fields: tuple[tuple[str, str], ...] = ()
-    #: How many forms the page has: a widget in the only form of a page is a gate.
-    page_forms: int = 1
 
 
 @dataclass(frozen=True)

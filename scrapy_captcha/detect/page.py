@@ -184,7 +184,6 @@ class Page:
             action=self.absolute(action) if action and action.strip() else self.url,
             method=method if method in ("GET", "POST") else "GET",
             fields=tuple(fields),
-            page_forms=len(self.forms),
         )
 
     @staticmethod

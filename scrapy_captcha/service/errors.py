@@ -155,7 +155,3 @@ def rule_for(code: str) -> Rule:
 def reaction_for(code: str) -> Reaction:
     """The :class:`Reaction` the crawl takes for a service error ``code``."""
     return rule_for(code).reaction
-
-
-def is_known(code: str) -> bool:
-    return rule_for(code) is not UNKNOWN
