@@ -52,10 +52,15 @@ class _Closing(Exception):
 
 @dataclass(eq=False)
 class Gate:
+    """One challenge being passed, and the requests that wait for it."""
+
     key: GateKey
     challenge: Challenge
     first: Request
     waiting: list[Request] = field(default_factory=list)
+    #: id(request) -> (kind, sitekey) of the challenge it showed; absent when
+    #: it was held back unsent and showed nothing.
+    shown: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     #: The solver that answered last (the one to report a bad token to, or to watch).
     solver: Solver | None = None
     #: A gate many requests share (an interstitial) vs one request's own widget
@@ -64,6 +69,16 @@ class Gate:
     #: Resolves when the gate is decided; requests downloaded outside the
     #: scheduler (engine.download) await it in process_request.
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def split(self) -> tuple[list[Request], list[Request]]:
+        """(requests that showed this gate's challenge, the others).
+
+        A failure is the fate of the first group only: a request held back unsent,
+        or one whose page showed another sitekey, has not met this challenge.
+        """
+        mine = (self.challenge.kind, self.challenge.sitekey)
+        same = [r for r in self.waiting if self.shown.get(id(r)) == mine]
+        return same, [r for r in self.waiting if self.shown.get(id(r)) != mine]
 
 
 def gate_key(request: Request) -> GateKey:
@@ -311,6 +326,7 @@ class CaptchaMiddleware:
         else:
             self.stats.inc_value("captcha/gate/joined")
         self.stats.inc_value("captcha/parked")
+        gate.shown[id(request)] = (challenge.kind, challenge.sitekey)
         return self._hold(request, gate)
 
     def _hold(self, request: Request, gate: Gate) -> Request:
@@ -362,11 +378,15 @@ class CaptchaMiddleware:
                     self._hand_back(gate)
                 return
             self._close_gate(gate, proceed=False)
-            self._fail(gate.waiting, exc, reaction)
+            met, others = gate.split()
+            self._fail(met, exc, reaction)
+            self._reissue(others, count_retry=False)
         except Exception as exc:  # a bug here must not lose the requests
             logger.exception("Unexpected error while passing a captcha gate")
             self._close_gate(gate, proceed=False)
-            self._fail(gate.waiting, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
+            met, others = gate.split()
+            self._fail(met, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
+            self._reissue(others, count_retry=False)
         else:
             self._close_gate(gate, proceed=True)
             self.stats.inc_value("captcha/released", len(gate.waiting))

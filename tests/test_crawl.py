@@ -72,12 +72,13 @@ class Ledger:
 class Items(scrapy.Spider):
     name = "fault_items"
 
-    def __init__(self, site: str, ledger: Ledger, **kw: Any):
+    def __init__(self, site: str, ledger: Ledger, order: list[int] | None = None, **kw: Any):
         super().__init__(**kw)
         self.site, self.ledger = site, ledger
+        self.order = order or range(1, ITEMS + 1)
 
     async def start(self):
-        for i in range(1, ITEMS + 1):
+        for i in self.order:
             yield scrapy.Request(f"{self.site}/item/{i}", callback=self.item, errback=self.failed)
 
     def item(self, response):
@@ -88,7 +89,7 @@ class Items(scrapy.Spider):
         self.ledger.dropped.append((failure.request.url, failure.value))
 
 
-async def run(sandbox, **settings: Any) -> Ledger:
+async def run(sandbox, order: list[int] | None = None, **settings: Any) -> Ledger:
     ledger = Ledger()
     runner = CrawlerRunner(settings_for(sandbox, **{**FAST, **settings}))
     crawler = runner.create_crawler(Items)
@@ -96,7 +97,7 @@ async def run(sandbox, **settings: Any) -> Ledger:
     crawler.signals.connect(ledger.spider_closed, signal=signals.spider_closed)
     crawler.signals.connect(ledger.paused, signal=captcha_signals.captcha_paused)
     crawler.signals.connect(ledger.resumed, signal=captcha_signals.captcha_resumed)
-    await runner.crawl(crawler, site=sandbox.site_url, ledger=ledger)
+    await runner.crawl(crawler, site=sandbox.site_url, ledger=ledger, order=order)
     ledger.stats = crawler.stats.get_stats()
     return ledger
 
@@ -155,6 +156,26 @@ async def test_invalid_sitekey_drops_only_the_affected_request(sandbox):
     ledger.check_accounting()
     assert [(u.rsplit("/", 1)[1], e.code) for u, e in ledger.dropped] == [("7", "ERROR_RECAPTCHA_INVALID_SITEKEY")]
     assert len(ledger.delivered) == ITEMS - 1
+
+
+@pytest.mark.parametrize("hold_back", [True, False])
+@pytest_twisted.ensureDeferred
+async def test_a_failed_gate_drops_only_the_requests_that_showed_its_challenge(sandbox, hold_back):
+    """The bad-key page opens the gate; the others wait on it (held back unsent, or
+    having shown the good key) and must not share its fate."""
+    from scrapy_captcha.sandbox.site import BAD_SITEKEY
+
+    sandbox.reset(site={"items": ITEMS, "bad_key_items": [7]})
+    # The failing createTask takes 1 s, so every other request meets the open gate.
+    sandbox.configure(rules=[{"endpoint": "createTask", "sitekey": BAD_SITEKEY, "stall": 1.0,
+                              "error": "ERROR_RECAPTCHA_INVALID_SITEKEY", "times": 1}])
+    order = [7] + [i for i in range(1, ITEMS + 1) if i != 7]
+    ledger = await run(sandbox, order=order, CONCURRENT_REQUESTS=1, CAPTCHA_HOLD_BACK=hold_back)
+    ledger.check_accounting()
+    assert [(u.rsplit("/", 1)[1], e.code) for u, e in ledger.dropped] == [("7", "ERROR_RECAPTCHA_INVALID_SITEKEY")]
+    assert len(ledger.delivered) == ITEMS - 1
+    stats = ledger.stats
+    assert stats.get("captcha/held_back", 0) > 0 if hold_back else stats.get("captcha/gate/joined", 0) > 0
 
 
 @pytest_twisted.ensureDeferred
