@@ -70,12 +70,16 @@ class Gate:
     #: scheduler (engine.download) await it in process_request.
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
-    def split(self) -> tuple[list[Request], list[Request]]:
-        """(requests that showed this gate's challenge, the others).
+    def split(self, exc: CaptchaError) -> tuple[list[Request], list[Request]]:
+        """(requests that share the failure ``exc``, requests to fetch again).
 
-        A failure is the fate of the first group only: a request held back unsent,
-        or one whose page showed another sitekey, has not met this challenge.
+        The service being unreachable or overloaded is everyone's fate. A failure
+        of this task (bad sitekey, unsolvable, nowhere to post the token) is only
+        the fate of requests that showed the same challenge: one held back unsent,
+        or whose page showed another sitekey, has not met it.
         """
+        if rule_for(exc.code).reaction is Reaction.BACKOFF:
+            return list(self.waiting), []
         mine = (self.challenge.kind, self.challenge.sitekey)
         same = [r for r in self.waiting if self.shown.get(id(r)) == mine]
         return same, [r for r in self.waiting if self.shown.get(id(r)) != mine]
@@ -378,14 +382,15 @@ class CaptchaMiddleware:
                     self._hand_back(gate)
                 return
             self._close_gate(gate, proceed=False)
-            met, others = gate.split()
+            met, others = gate.split(exc)
             self._fail(met, exc, reaction)
             self._reissue(others, count_retry=False)
         except Exception as exc:  # a bug here must not lose the requests
             logger.exception("Unexpected error while passing a captcha gate")
             self._close_gate(gate, proceed=False)
-            met, others = gate.split()
-            self._fail(met, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
+            error = CaptchaError("INTERNAL_ERROR", repr(exc))
+            met, others = gate.split(error)
+            self._fail(met, error, Reaction.RESCHEDULE)
             self._reissue(others, count_retry=False)
         else:
             self._close_gate(gate, proceed=True)
