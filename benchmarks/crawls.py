@@ -9,6 +9,7 @@ Prints one JSON line.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -47,16 +48,42 @@ class Pages(scrapy.Spider):
         self.done += 1
 
 
+class GcTimer:
+    """How long the cyclic garbage collector stops the world, per generation."""
+
+    def __init__(self):
+        self.longest = {0: 0.0, 1: 0.0, 2: 0.0}
+        self.count = {0: 0, 1: 0, 2: 0}
+        self.total = {0: 0.0, 1: 0.0, 2: 0.0}
+        self.on = False
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase, info):
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        elif self.on:
+            gen, took = info["generation"], time.perf_counter() - self._t0
+            self.count[gen] += 1
+            self.total[gen] += took
+            self.longest[gen] = max(self.longest[gen], took)
+
+
 class Probe:
     """Samples RSS and event-loop lag while the crawl runs."""
 
     def __init__(self, crawler):
+        self.gc = GcTimer()
         self.crawler = crawler
         self.idle_rss = rss_mb()
         self.peak_rss = self.idle_rss
         self.peak_pending = 0
         self.rss_at_peak = self.idle_rss
         self.max_lag = 0.0
+        self.lags: list[float] = []
+        self.censused = False
+        self.tracked_idle = 0
+        self.tracked_at_peak = (0, 0)
         self.task = None
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
@@ -65,20 +92,61 @@ class Probe:
         loop = asyncio.get_running_loop()
         mw = next((m for m in self.crawler.engine.downloader.middleware.middlewares
                    if type(m).__name__ == "CaptchaMiddleware"), None)
+        # Wake to wake, so a stall during the probe's own work is not hidden.
+        last = time.perf_counter()
         while True:
-            t0 = loop.time()
             await asyncio.sleep(0.05)
-            self.max_lag = max(self.max_lag, loop.time() - t0 - 0.05)
+            now = time.perf_counter()
+            lag = now - last - 0.05
+            last = now
+            self.lags.append(lag)
+            self.max_lag = max(self.max_lag, lag)
             pending = len(mw._gates) if mw else 0
             if pending >= self.peak_pending:
+                if not self.censused and pending >= 0.9 * len(self.crawler.spider.urls):
+                    # Counted once, near the peak; the count's own stall is not lag.
+                    self.censused = True
+                    self.tracked_at_peak = (len(gc.get_objects()) - self.tracked_idle, pending)
+                    if os.environ.get("BENCH_CENSUS"):
+                        growth = self.census() - self.base_census
+                        print("census", sum(growth.values()), growth.most_common(45), file=sys.stderr, flush=True)
+                    last = time.perf_counter()
                 self.peak_pending, self.rss_at_peak = pending, rss_mb()
             self.peak_rss = max(self.peak_rss, rss_mb())
 
+    def census(self):
+        """Objects the collector tracks, by type (BENCH_CENSUS=1: where a full collection spends its time)."""
+        import collections
+
+        def name(o):
+            kind = type(o).__qualname__
+            if kind == "DelayedCall":
+                return f"{kind}({getattr(getattr(o, 'func', None), '__qualname__', '?')}, {getattr(o, 'f', '')})"
+            if kind == "coroutine":
+                return f"{kind}({o.cr_code.co_qualname})"
+            if kind == "method":
+                return f"{kind}({o.__func__.__qualname__})"
+            if kind in ("TimerHandle", "Handle"):
+                return f"{kind}({getattr(o._callback, '__qualname__', o._callback)})"
+            if kind == "ReferenceType":
+                return f"{kind}({type(o()).__qualname__}, {getattr(o.__callback__, '__qualname__', None)})"
+            return kind
+
+        return collections.Counter(name(o) for o in gc.get_objects())
+
     def opened(self, spider):
+        self.tracked_idle = len(gc.get_objects())
+        if os.environ.get("BENCH_CENSUS"):
+            self.base_census = self.census()
+            print("census-base", sum(self.base_census.values()), file=sys.stderr, flush=True)
         self.idle_rss = rss_mb()
+        self.gc.on = True
         self.task = asyncio.ensure_future(self._sample())
+        self.task.add_done_callback(
+            lambda t: t.cancelled() or print("probe died:", repr(t.exception()), file=sys.stderr, flush=True))
 
     def closed(self, spider, reason):
+        self.gc.on = False
         self.task.cancel()
 
 
@@ -121,6 +189,10 @@ def main() -> None:
         "solves": stats.get("captcha/api_calls/create", 0), "parked": stats.get("captcha/parked", 0),
         "held_back": stats.get("captcha/held_back", 0), "idle_rss": probe.idle_rss,
         "rss_at_peak": probe.rss_at_peak, "peak_pending": probe.peak_pending, "max_lag": probe.max_lag,
+        "gc_longest": probe.gc.longest, "gc_count": probe.gc.count,
+        "gc_total": probe.gc.total, "tracked_at_peak": probe.tracked_at_peak,
+        "lag_p99": sorted(probe.lags)[int(len(probe.lags) * 0.99)] if probe.lags else 0.0,
+        "lags_over_100ms": sum(lag > 0.1 for lag in probe.lags), "samples": len(probe.lags),
     }), flush=True)
 
 

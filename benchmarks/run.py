@@ -96,12 +96,17 @@ def main() -> int:
             plain = run("crawls.py", "scale_plain", service, site)
             extra = r["rss_at_peak"] - r["idle_rss"]
             print("4. scale: 5,000 requests, each behind its own gate (5,000 pending solves at once)")
+            tracked, at = r["tracked_at_peak"]
             print(f"   peak pending solves {r['peak_pending']}, RSS idle crawler {r['idle_rss']:.0f} MB, "
                   f"at peak {r['rss_at_peak']:.0f} MB (+{extra:.0f} MB, {extra * 1024 / max(1, r['peak_pending']):.1f} "
-                  f"KB per pending solve), max event-loop lag {r['max_lag'] * 1000:.0f} ms, "
-                  f"{r['pages']} pages delivered in {r['seconds']:.0f}s")
-            print(f"   same crawl shape, 5,000 plain pages, no add-on: max event-loop lag "
-                  f"{plain['max_lag'] * 1000:.0f} ms, {plain['seconds']:.0f}s")
+                  f"KB per pending solve), {tracked / max(1, at):.0f} GC-tracked objects per pending solve "
+                  f"(the Request itself included), {r['pages']} pages delivered in {r['seconds']:.0f}s")
+            for name, row in (("scale", r), ("plain", plain)):
+                label = "with 5,000 pending solves" if name == "scale" else "5,000 plain pages, no add-on"
+                print(f"   {label:<30} event-loop lag max {row['max_lag'] * 1000:>4.0f} ms, "
+                      f"p99 {row['lag_p99'] * 1000:>4.0f} ms, {row['lags_over_100ms']:>3} of {row['samples']} "
+                      f"50 ms ticks late by >100 ms; longest full GC {row['gc_longest']['2'] * 1000:.0f} ms "
+                      f"({row['gc_count']['2']} full GCs, {row['gc_total']['2']:.1f} s); {row['seconds']:.0f}s")
             print()
         if wanted("overhead"):
             control(site, "/_sandbox/site/reset", {})

@@ -66,9 +66,25 @@ class Gate:
     #: A gate many requests share (an interstitial) vs one request's own widget
     #: (``meta["captcha"] = True`` on a form: a fresh token per submission).
     shared: bool = True
-    #: Resolves when the gate is decided; requests downloaded outside the
-    #: scheduler (engine.download) await it in process_request.
-    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    #: None until decided, then whether its requests may proceed.
+    passed: bool | None = None
+    #: Made only when a request downloaded outside the scheduler (engine.download)
+    #: has to wait here: most gates never need one.
+    _decided: asyncio.Future[bool] | None = None
+
+    def decided(self) -> asyncio.Future[bool]:
+        """Resolves to :attr:`passed` once the gate is decided."""
+        if self._decided is None:
+            self._decided = asyncio.get_running_loop().create_future()
+            if self.passed is not None:
+                self._decided.set_result(self.passed)
+        return self._decided
+
+    def decide(self, proceed: bool) -> None:
+        if self.passed is None:
+            self.passed = proceed
+            if self._decided is not None and not self._decided.done():
+                self._decided.set_result(proceed)
 
     def split(self, exc: CaptchaError) -> tuple[list[Request], list[Request]]:
         """(requests that share the failure ``exc``, requests to fetch again).
@@ -326,7 +342,8 @@ class CaptchaMiddleware:
         if gate is None:
             gate = Gate(key, challenge, request, shared=shared)
             self._gates[key] = gate
-            self._spawn(self._run_gate(gate))
+            task = asyncio.ensure_future(self._decide_gate(gate))
+            self._tasks.add(task)
         else:
             self.stats.inc_value("captcha/gate/joined")
         self.stats.inc_value("captcha/parked")
@@ -339,20 +356,9 @@ class CaptchaMiddleware:
         self._vetoed[id(request)] = gate
         return request
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _wait_direct(self, request: Request, gate: Gate) -> None:
-        if not await asyncio.shield(gate.done):
+        if not await asyncio.shield(gate.decided()):
             raise CaptchaDropped("GATE_FAILED", "its captcha gate was not passed", request.url)
-
-    async def _run_gate(self, gate: Gate) -> None:
-        try:
-            await self._decide_gate(gate)
-        finally:
-            self._sync_call_stats()
 
     def _sync_call_stats(self) -> None:
         totals: dict[str, int] = {}
@@ -396,6 +402,9 @@ class CaptchaMiddleware:
             self._close_gate(gate, proceed=True)
             self.stats.inc_value("captcha/released", len(gate.waiting))
             self._reissue(gate.waiting, count_retry=False)
+        finally:
+            # (Here rather than a done callback: one object less per pending gate.)
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _pass(self, gate: Gate) -> None:
         solution = await self._solution(gate)
@@ -433,27 +442,7 @@ class CaptchaMiddleware:
             del self._gates[gate.key]
         for request in gate.waiting:
             self._vetoed.pop(id(request), None)
-        if not gate.done.done():
-            gate.done.set_result(proceed)
-
-    async def _solve(self, gate: Gate) -> Solution:
-        """Solve with the first provider that can; MISCONFIGURED moves on to the next."""
-        solvers = self.solvers
-        for i, solver in enumerate(solvers):
-            gate.solver = solver
-            try:
-                return await solver.solve(gate.challenge)
-            except CaptchaError as exc:
-                rule = rule_for(exc.code)
-                last = i == len(solvers) - 1
-                if rule.reaction is not Reaction.MISCONFIGURED or rule.pause_all or last:
-                    raise
-                if (solver.provider, exc.code) not in self._warned:
-                    self._warned.add((solver.provider, exc.code))
-                    logger.warning("Captcha provider %s cannot solve %s (%s): trying %s",
-                                   solver.provider, gate.challenge.kind, exc.code, solvers[i + 1].provider)
-                self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
-        raise AssertionError("unreachable: the last provider raises")
+        gate.decide(proceed)
 
     async def _solution(self, gate: Gate) -> Solution:
         challenge = gate.challenge
@@ -464,7 +453,10 @@ class CaptchaMiddleware:
             logger.critical("CAPTCHA_BUDGET=%g is spent: no more solves", budget)
             self.control.close_spider("captcha_budget_exhausted")
             raise _Closing()
-        solution = await self._solve(gate)
+        try:
+            solution = await self._solve(gate)
+        finally:
+            self._sync_call_stats()
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")
         self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
@@ -480,6 +472,27 @@ class CaptchaMiddleware:
             captcha_signals.captcha_solved, request=gate.first, challenge=challenge, solution=solution
         )
         return solution
+
+    async def _solve(self, gate: Gate) -> Solution:
+        """Solve with the first provider that can; MISCONFIGURED moves on to the next."""
+        solvers = self.solvers
+        for i in range(len(solvers)):
+            # (An index, not enumerate(): a live iterator per pending solve is
+            # more for the garbage collector to walk.)
+            solver = gate.solver = solvers[i]
+            try:
+                return await solver.solve(gate.challenge)
+            except CaptchaError as exc:
+                rule = rule_for(exc.code)
+                last = i == len(solvers) - 1
+                if rule.reaction is not Reaction.MISCONFIGURED or rule.pause_all or last:
+                    raise
+                if (solver.provider, exc.code) not in self._warned:
+                    self._warned.add((solver.provider, exc.code))
+                    logger.warning("Captcha provider %s cannot solve %s (%s): trying %s",
+                                   solver.provider, gate.challenge.kind, exc.code, solvers[i + 1].provider)
+                self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
+        raise AssertionError("unreachable: the last provider raises")
 
     def _submission(self, gate: Gate, solution: Solution) -> Request:
         challenge, first = gate.challenge, gate.first

@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 #: Longest single wait between repeated calls, whatever the rule says.
 MAX_BACKOFF = 60.0
+#: Seconds a call made at a solve's deadline may take to answer.
+LAST_CALL_GRACE = 1.0
 
 
 class Solver:
@@ -90,16 +92,69 @@ class Solver:
         """Submit ``challenge`` and wait for its solution.
 
         Raises :class:`ServiceError` / :class:`TransportFault` whose ``reaction``
-        says what the caller should do; ``SOLVE_TIMEOUT`` after ``timeout`` s.
+        says what the caller should do; ``SOLVE_TIMEOUT`` when the task is not
+        solved ``timeout`` s after it got a slot (time queued behind
+        ``max_concurrent_tasks`` is ours, not the service's, and does not count).
         """
+        # Thousands of solves wait at once. What a waiting one keeps alive is what
+        # every full garbage collection walks, so this is one flat coroutine whose
+        # only timer is its sleep (no wait_for task, no timeout handle).
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        # Services count a task against their limit from create to done.
+        await self.limiter.acquire()
         try:
-            return await asyncio.wait_for(self._solve_in_slot(challenge, started), self.timeout)
-        except asyncio.TimeoutError:
-            raise ServiceError(
-                SOLVE_TIMEOUT, f"not solved within {self.timeout:g}s", rule_for(SOLVE_TIMEOUT).reaction
-            ) from None
+            started = loop.time()
+            deadline = started + self.timeout
+            task_id, solution = await self._with_backoff(
+                protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id),
+                protocol.parse_create_task, create=True, deadline=deadline,
+            )
+            created = loop.time()
+            self.stats["create"] += 1
+            polls = 0
+            if solution is None:
+                kind = protocol.variant(challenge)
+                first = self.planner.first_poll(kind)
+                last_miss: float | None = None
+                wait = first
+                while True:
+                    # The last poll lands on the deadline: a task ready just then is not wasted.
+                    await self._sleep(max(0.0, min(wait, deadline - loop.time())))
+                    polls += 1
+                    self.stats["poll"] += 1
+                    asked = loop.time() - created
+                    solution = await self._with_backoff(
+                        protocol.task_result_call(self._key.reveal(), task_id),
+                        protocol.parse_task_result, task_id, deadline=deadline,
+                    )
+                    if solution is not None:
+                        self.planner.observe(kind, first, asked, last_miss)
+                        break
+                    last_miss = asked
+                    if loop.time() >= deadline:
+                        raise self._timed_out()
+                    if polls >= self.preset.max_polls:
+                        raise ServiceError(
+                            "ERROR_TASK_TIMEOUT", f"still processing after {polls} polls",
+                            rule_for("ERROR_TASK_TIMEOUT").reaction,
+                        )
+                    wait = self.planner.interval
+        finally:
+            self.limiter.release()
+        self.limiter.succeeded()
+        return Solution(
+            token=solution.token,
+            task_id=solution.task_id,
+            cost=solution.cost,
+            user_agent=solution.user_agent,
+            raw=solution.raw,
+            elapsed=loop.time() - started,
+            polls=polls,
+        )
+
+    def _timed_out(self) -> ServiceError:
+        return ServiceError(SOLVE_TIMEOUT, f"not solved within {self.timeout:g}s",
+                            rule_for(SOLVE_TIMEOUT).reaction)
 
     async def balance(self) -> float:
         self.stats["balance"] += 1
@@ -139,60 +194,15 @@ class Solver:
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - asyncio.get_running_loop().time())
 
-    async def _solve_in_slot(self, challenge: Challenge, started: float) -> Solution:
-        # Services count a task against their limit from create to done.
-        async with self.limiter:
-            solution = await self._solve(challenge, started)
-        self.limiter.succeeded()
-        return solution
-
-    async def _solve(self, challenge: Challenge, started: float) -> Solution:
-        loop = asyncio.get_running_loop()
-        call = protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id)
-        task_id, solution = await self._with_backoff(call, protocol.parse_create_task, create=True)
-        created = loop.time()
-        self.stats["create"] += 1
-        polls = 0
-        if solution is None:
-            kind = protocol.variant(challenge)
-            poll = protocol.task_result_call(self._key.reveal(), task_id)
-            first = self.planner.first_poll(kind)
-            last_miss: float | None = None
-            await self._sleep(first)
-            while True:
-                polls += 1
-                self.stats["poll"] += 1
-                asked = loop.time() - created
-                solution = await self._with_backoff(
-                    poll, lambda status, body: protocol.parse_task_result(status, body, task_id)
-                )
-                if solution is not None:
-                    self.planner.observe(kind, first, asked, last_miss)
-                    break
-                last_miss = asked
-                if polls >= self.preset.max_polls:
-                    raise ServiceError(
-                        "ERROR_TASK_TIMEOUT", f"still processing after {polls} polls",
-                        rule_for("ERROR_TASK_TIMEOUT").reaction,
-                    )
-                await self._sleep(self.planner.interval)
-        return Solution(
-            token=solution.token,
-            task_id=solution.task_id,
-            cost=solution.cost,
-            user_agent=solution.user_agent,
-            raw=solution.raw,
-            elapsed=loop.time() - started,
-            polls=polls,
-        )
-
     async def _with_backoff(
-        self, call: protocol.Call, parse: Callable[[int, bytes], T], *, create: bool = False
+        self, call: protocol.Call, parse: Callable[..., T], *args: Any, create: bool = False,
+        deadline: float | None = None,
     ) -> T:
         """Make ``call``; on a BACKOFF error wait as the rule says and call again.
 
         Never repeats a failing call without a delay. When the rule's attempt
-        budget is spent the error is raised with reaction DROP.
+        budget is spent the error is raised with reaction DROP; past ``deadline``
+        (loop time), ``SOLVE_TIMEOUT``.
         """
         loop = asyncio.get_running_loop()
         attempt = 0
@@ -201,10 +211,15 @@ class Solver:
             if create:
                 wait = max(wait, self._create_not_before - loop.time())
             if wait > 0:
+                if deadline is not None and loop.time() + wait >= deadline:
+                    await self._sleep(max(0.0, deadline - loop.time()))
+                    raise self._timed_out()
                 await self._sleep(wait)
+            # A call made at the deadline (the last poll) still gets a moment to answer.
+            timeout = None if deadline is None else max(LAST_CALL_GRACE, deadline - loop.time())
             try:
-                status, body = await self.transport.post(call)
-                return parse(status, body)
+                status, body = await self.transport.post(call, timeout=timeout)
+                return parse(status, body, *args)
             except CaptchaError as exc:
                 rule = rule_for(exc.code)
                 if rule.reaction is Reaction.COOLDOWN:
@@ -212,6 +227,8 @@ class Solver:
                     self.block(rule.delay * self.delay_scale)
                 if rule.reaction is not Reaction.BACKOFF:
                     raise
+                if deadline is not None and loop.time() >= deadline:
+                    raise self._timed_out() from None
                 if rule.attempts is not None and attempt >= rule.attempts:
                     exc.reaction = Reaction.DROP
                     raise
@@ -223,6 +240,9 @@ class Solver:
                 if rule.lower_concurrency:
                     self.limiter.lower()
                 attempt += 1
+                if deadline is not None and loop.time() + delay >= deadline:
+                    await self._sleep(max(0.0, deadline - loop.time()))
+                    raise self._timed_out() from None
                 await self._sleep(delay)
 
 
@@ -240,6 +260,7 @@ class TaskLimiter:
         self.open = 0
         self.recover_after = recover_after
         self._streak = 0
+        self._queued = 0
         self._changed: asyncio.Condition | None = None
 
     def _condition(self) -> asyncio.Condition:
@@ -247,14 +268,28 @@ class TaskLimiter:
             self._changed = asyncio.Condition()
         return self._changed
 
+    async def acquire(self) -> None:
+        # The fast path takes no lock: most crawls never queue. It yields to
+        # anyone already queued, so a queued task is never overtaken.
+        if (self.limit and self.open >= self.limit) or self._queued:
+            self._queued += 1
+            try:
+                async with self._condition():
+                    await self._condition().wait_for(lambda: not self.limit or self.open < self.limit)
+            finally:
+                self._queued -= 1
+        self.open += 1
+
+    def release(self) -> None:
+        self.open -= 1
+        if self._changed is not None:
+            asyncio.ensure_future(self._wake())
+
     async def __aenter__(self) -> None:
-        async with self._condition():
-            await self._condition().wait_for(lambda: not self.limit or self.open < self.limit)
-            self.open += 1
+        await self.acquire()
 
     async def __aexit__(self, *exc: Any) -> None:
-        self.open -= 1
-        await self._wake()
+        self.release()
 
     def lower(self) -> None:
         self.limit = max(1, min(self.limit or self.open, self.open) - 1)

@@ -42,19 +42,22 @@ class Transport:
             )
         return self._session
 
-    async def post(self, call: Call) -> tuple[int, bytes]:
+    async def post(self, call: Call, *, timeout: float | None = None) -> tuple[int, bytes]:
+        """``timeout``: shorter than the session's for this call (what is left of a solve)."""
         url = self.base_url + call.path
         self.calls += 1
         data = json.dumps(call.payload).encode()
+        limit = self.timeout if timeout is None else max(0.001, min(self.timeout, timeout))
+        extra: dict[str, Any] = {} if limit == self.timeout else {"timeout": aiohttp.ClientTimeout(total=limit)}
         try:
             async with self._get_session().post(
-                url, data=data, headers={"Content-Type": "application/json"}
+                url, data=data, headers={"Content-Type": "application/json"}, **extra
             ) as response:
                 body = await response.content.read(MAX_BODY + 1)
                 return response.status, body
         except asyncio.TimeoutError:
             raise TransportFault(
-                TRANSPORT_ERROR, f"timeout after {self.timeout:g}s on {call.path}",
+                TRANSPORT_ERROR, f"timeout after {limit:g}s on {call.path}",
                 rule_for(TRANSPORT_ERROR).reaction,
             ) from None
         except (aiohttp.ClientError, OSError) as exc:

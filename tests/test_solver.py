@@ -231,3 +231,51 @@ async def test_threads_maximum_lowers_the_task_limit_and_it_recovers_slowly():
     history = await aio(_limiter_story())
     # 5 successes after lowering (4 first + the waiter): back to 4 = the ceiling, then it stays
     assert history[0] in (3, 4) and history[-1] == 4 and max(history) == 4
+
+
+async def _queue_story():
+    from scrapy_captcha.solver import TaskLimiter
+
+    limiter = TaskLimiter(1)
+    order = []
+
+    async def task(n):
+        await limiter.acquire()
+        order.append(n)
+        await asyncio.sleep(0.05)
+        limiter.release()
+
+    tasks = [asyncio.ensure_future(task(n)) for n in range(3)]
+    await asyncio.sleep(0.07)  # 0 done, 1 entered, 2 queued
+    tasks.append(asyncio.ensure_future(task(3)))  # a newcomer does not overtake 2
+    await asyncio.gather(*tasks)
+    return order, limiter.open
+
+
+@pytest_twisted.ensureDeferred
+async def test_queued_tasks_keep_their_turn():
+    order, still_open = await aio(_queue_story())
+    assert order == [0, 1, 2, 3] and still_open == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_time_queued_behind_the_task_limit_is_not_solve_time(sandbox):
+    # Each solve takes ~1 s at the service; the second waits ~1 s for the one slot.
+    # Its own solve still fits the 1.6 s timeout, so it is not timed out.
+    sandbox.reset(service={"latency": 1.0})
+    s = solver(sandbox, timeout=1.6, max_concurrent_tasks=1)
+    try:
+        first, second = await aio(asyncio.gather(s.solve(challenge(sandbox)), s.solve(challenge(sandbox))))
+    finally:
+        await aio(s.close())
+    assert first.token and second.token
+    assert s.limiter.open == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_last_poll_lands_on_the_deadline(sandbox):
+    # Polls every 5 s would first ask at 5 s; with a 2 s timeout the one poll is at 2 s,
+    # when the 1.5 s task is ready: the budget is used, not thrown away.
+    sandbox.reset(service={"latency": 1.5})
+    solution, s = await aio(_solve(sandbox, timeout=2.0, first_poll=5.0, poll_interval=5.0))
+    assert solution.token and solution.polls == 1
