@@ -21,14 +21,15 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
-from scrapy.http import FormRequest, HtmlResponse, Response, TextResponse
+from scrapy.http import FormRequest, Response, TextResponse
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
 from .crawl import CrawlControl
-from .browser import META_BROWSER, solve_page
 from .detect import SOLVABLE_KINDS, detect, explain, has_markers
+from .in_page import BROWSER_KINDS, InPageSolves
+from .meta import META_DROP, META_RETRIES, META_SWITCH
 from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .service.errors import CROSS_ORIGIN_SUBMIT, NO_SUBMIT_PATH, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
@@ -36,14 +37,7 @@ from .solver import Solver
 
 logger = logging.getLogger(__name__)
 
-#: Request meta keys (see docs/meta.md). Values are plain data: JOBDIR-safe.
-META_SWITCH = "captcha"  # False: never touch; True: solve even incidental widgets
-META_RETRIES = "captcha_retries"  # solves already failed for this request
-META_DROP = "_captcha_drop"  # [code, reason]: fail this request into its errback
-
 GateKey = tuple[str, Any, Any]
-#: Kinds a live page can pass with solve_page (scrapy-playwright requests).
-BROWSER_KINDS = frozenset({"recaptcha_v2", "recaptcha_v3", "hcaptcha", "turnstile", "cloudflare_challenge"})
 
 
 class _Closing(Exception):
@@ -118,6 +112,7 @@ class CaptchaMiddleware:
         self._vetoed: dict[int, Gate] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._warned: set[Any] = set()
+        self.in_page = InPageSolves(self)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
@@ -202,104 +197,10 @@ class CaptchaMiddleware:
         self.stats.inc_value("captcha/detected")
         self.stats.inc_value(f"captcha/detected/{challenge.kind}")
         if request.meta.get("playwright") and challenge.kind in BROWSER_KINDS:
-            if any(getattr(pm, "method", None) is solve_page for pm in request.meta.get("playwright_page_methods") or ()):
-                return response  # the request solves in its own page methods
-            return self._in_browser(request, response, challenge)
+            return self.in_page.handle(request, response, challenge)
         if challenge.kind not in SOLVABLE_KINDS:
             return self._unsupported(request, response, challenge)
         return self._park(request, challenge)
-
-    # ------------------------------------------------------------ browser
-
-    def _in_browser(self, request: Request, response: Response, challenge: Challenge) -> Any:
-        page = response.meta.get("playwright_page") if request.meta.get(META_BROWSER) else None
-        if page is None:
-            # Render it again with the init script (it captures what the DOM hides) and the page kept.
-            self.stats.inc_value("captcha/browser/rerendered")
-            meta = dict(request.meta)
-            meta[META_BROWSER] = {"include_page": bool(meta.get("playwright_include_page")),
-                                  "init": meta.get("playwright_page_init_callback")}
-            meta.update(playwright_include_page=True,
-                        playwright_page_init_callback="scrapy_captcha.browser.prepare_page")
-            return request.replace(dont_filter=True, meta=meta)
-        return self._solve_in_page(request, response, challenge, page)
-
-    async def _solve_in_page(self, request: Request, response: Response, challenge: Challenge,
-                             page: Any) -> Response | Request:
-        state = request.meta[META_BROWSER]
-        try:
-            try:
-                results = await solve_page(page, self.solvers[0])
-            except CaptchaError as exc:
-                return await self._browser_failure(request, exc)
-            solved = [r for r in results if r.solved]
-            for result in solved:
-                self.stats.inc_value("captcha/solved")
-                self.stats.inc_value(f"captcha/solved/{result.kind}")
-                if result.solution is not None:
-                    self.stats.inc_value("captcha/solve_time/total", result.solution.elapsed, start=0.0)
-                    if result.solution.cost is not None:
-                        self.stats.inc_value("captcha/cost", result.solution.cost, start=0.0)
-            body, url = await self._after_challenge(page, challenge)
-            if self.config.browser_cookies:
-                await self._copy_cookies(page, request)
-        finally:
-            self._sync_call_stats()
-            if not state.get("include_page"):
-                await page.close()
-        return HtmlResponse(url=url, body=body, encoding="utf-8", request=request)
-
-    async def _after_challenge(self, page: Any, challenge: Challenge) -> tuple[bytes, str]:
-        """Wait (bounded) until the page no longer shows the challenge; its HTML and URL."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.browser_wait
-        while True:
-            try:
-                await page.wait_for_load_state("load", timeout=max(1, self.config.browser_wait) * 1000)
-                html = await page.content()
-            except Exception:  # navigating: the old document is gone; try again
-                html = ""
-            if html and not any(c.blocking for c in detect(html, url=page.url)):
-                return html.encode("utf-8"), page.url
-            if loop.time() > deadline:
-                raise CaptchaDropped(TOKEN_REJECTED, "the challenge stayed after solving in the browser", page.url)
-            await asyncio.sleep(0.25)
-
-    async def _copy_cookies(self, page: Any, request: Request) -> None:
-        """The page's cookies (e.g. cf_clearance) into Scrapy's jar for this request's cookiejar."""
-        from http.cookiejar import Cookie
-
-        jars = next((mw.jars for mw in self.crawler.engine.downloader.middleware.middlewares
-                     if hasattr(mw, "jars")), None)
-        if jars is None:
-            return
-        jar = jars[request.meta.get("cookiejar")]
-        for c in await page.context.cookies():
-            jar.jar.set_cookie(Cookie(
-                0, c["name"], c["value"], None, False, c["domain"], True, c["domain"].startswith("."),
-                c["path"], True, c["secure"], None if c["expires"] < 0 else int(c["expires"]), False,
-                None, None, {"HttpOnly": None} if c.get("httpOnly") else {},
-            ))
-        self.stats.inc_value("captcha/browser/cookies_copied")
-
-    async def _browser_failure(self, request: Request, exc: CaptchaError) -> Request:
-        reaction = exc.reaction or rule_for(exc.code).reaction
-        self.stats.inc_value(f"captcha/failed/{exc.code}")
-        meta = {k: v for k, v in request.meta.items() if k not in (META_BROWSER, "playwright_page")}
-        meta["playwright_include_page"] = request.meta[META_BROWSER].get("include_page", False)
-        if request.meta[META_BROWSER].get("init"):
-            meta["playwright_page_init_callback"] = request.meta[META_BROWSER]["init"]
-        else:
-            meta.pop("playwright_page_init_callback", None)
-        if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.control.hold(exc, self.solvers[0]):
-            return request.replace(dont_filter=True, meta=meta)
-        if reaction is Reaction.RESCHEDULE and meta.get(META_RETRIES, 0) < self.config.max_retries:
-            self.stats.inc_value(f"captcha/rescheduled/{exc.code}")
-            meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
-            return request.replace(dont_filter=True, meta=meta)
-        self.stats.inc_value(f"captcha/dropped/{exc.code}")
-        logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, exc.description or exc.code)
-        raise CaptchaDropped(exc.code, exc.description or exc.code, request.url)
 
     def _unsupported(self, request: Request, response: Response, challenge: Challenge) -> Response:
         reason = f"unsupported_{challenge.kind}"
@@ -329,7 +230,7 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/abandoned", parked)
         for task in list(self._tasks):
             task.cancel()
-        self._sync_call_stats()
+        self.sync_call_stats()
         for solver in self._solvers or []:
             await solver.close()
 
@@ -360,7 +261,7 @@ class CaptchaMiddleware:
         if not await asyncio.shield(gate.decided()):
             raise CaptchaDropped("GATE_FAILED", "its captcha gate was not passed", request.url)
 
-    def _sync_call_stats(self) -> None:
+    def sync_call_stats(self) -> None:
         totals: dict[str, int] = {}
         for solver in self._solvers or []:
             for name, count in solver.stats.items():
@@ -456,7 +357,7 @@ class CaptchaMiddleware:
         try:
             solution = await self._solve(gate)
         finally:
-            self._sync_call_stats()
+            self.sync_call_stats()
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")
         self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
@@ -555,23 +456,31 @@ class CaptchaMiddleware:
                          rule_for(exc.code).advice)
         retry, drop = [], []
         for request in requests:
-            budget_left = request.meta.get(META_RETRIES, 0) < self.config.max_retries
-            (retry if reaction is Reaction.RESCHEDULE and budget_left else drop).append(request)
+            (retry if reaction is Reaction.RESCHEDULE and self.retries_left(request) else drop).append(request)
         if retry:
             self.stats.inc_value(f"captcha/rescheduled/{exc.code}", len(retry))
             logger.info("Captcha %s: rescheduling %d request(s)", exc.code, len(retry))
             self._reissue(retry, count_retry=True)
         for request in drop:
-            reason = exc.description or exc.code
-            if reaction is Reaction.RESCHEDULE:
-                reason = f"{reason} (after {self.config.max_retries} retries)"
-            self.stats.inc_value(f"captcha/dropped/{exc.code}")
-            logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
-            self.crawler.signals.send_catch_log(
-                captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
-            )
+            reason = self.announce_drop(request, exc, reaction)
             meta = {**request.meta, META_DROP: [exc.code, reason]}
             self._crawl(request.replace(dont_filter=True, meta=meta))
+
+    def retries_left(self, request: Request) -> bool:
+        """Whether a RESCHEDULE may send ``request`` again (``CAPTCHA_MAX_RETRIES``)."""
+        return request.meta.get(META_RETRIES, 0) < self.config.max_retries
+
+    def announce_drop(self, request: Request, exc: CaptchaError, reaction: Reaction) -> str:
+        """Stats, the WARNING line and the signal for a dropped request; the reason given."""
+        reason = exc.description or exc.code
+        if reaction is Reaction.RESCHEDULE:
+            reason = f"{reason} (after {self.config.max_retries} retries)"
+        self.stats.inc_value(f"captcha/dropped/{exc.code}")
+        logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
+        self.crawler.signals.send_catch_log(
+            captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
+        )
+        return reason
 
     def _hand_back(self, gate: Gate) -> None:
         """Closing while paused: the gate's requests go back to the scheduler (and JOBDIR)."""
