@@ -256,7 +256,7 @@ async def test_scrapy_playwright_two_widgets_then_submit(sandbox):
 @pytest_twisted.ensureDeferred
 async def test_scrapy_playwright_unsolvable_is_rescheduled_then_dropped(sandbox):
     sandbox.configure(rules=[{"endpoint": "getTaskResult", "error": "ERROR_CAPTCHA_UNSOLVABLE", "times": -1}])
-    failures = []
+    failures, signalled = [], []
 
     class Spider(scrapy.Spider):
         name = "unsolvable"
@@ -264,6 +264,15 @@ async def test_scrapy_playwright_unsolvable_is_rescheduled_then_dropped(sandbox)
         def __init__(self, start_url, record, **kw):
             super().__init__(**kw)
             self.start_url, self.record = start_url, record
+
+        @classmethod
+        def from_crawler(cls, crawler, *args, **kwargs):
+            from scrapy_captcha import signals as captcha_signals
+
+            spider = super().from_crawler(crawler, *args, **kwargs)
+            crawler.signals.connect(lambda request, code, reason, **kw: signalled.append(code),
+                                    signal=captcha_signals.captcha_dropped, weak=False)
+            return spider
 
         async def start(self):
             yield scrapy.Request(self.start_url + "/browser/cf", callback=self.parse, errback=self.failed, meta={
@@ -277,6 +286,7 @@ async def test_scrapy_playwright_unsolvable_is_rescheduled_then_dropped(sandbox)
 
     record = await crawl(sandbox, Spider, **playwright_settings(CAPTCHA_MAX_RETRIES=1))
     assert [getattr(f, "code", None) for f in failures] == ["ERROR_CAPTCHA_UNSOLVABLE"]
+    assert signalled == ["ERROR_CAPTCHA_UNSOLVABLE"]  # same signal as HTTP gates
     assert record.stats["captcha/rescheduled/ERROR_CAPTCHA_UNSOLVABLE"] == 1
     assert record.stats["captcha/dropped/ERROR_CAPTCHA_UNSOLVABLE"] == 1
     assert browser_log(sandbox) == []
