@@ -288,17 +288,10 @@ class CaptchaMiddleware:
                 else:
                     self._hand_back(gate)
                 return
-            self._close_gate(gate, proceed=False)
-            met, others = gate.split(exc)
-            self._fail(met, exc, reaction)
-            self._reissue(others, count_retry=False)
+            self._fail_gate(gate, exc, reaction)
         except Exception as exc:  # a bug here must not lose the requests
             logger.exception("Unexpected error while passing a captcha gate")
-            self._close_gate(gate, proceed=False)
-            error = CaptchaError("INTERNAL_ERROR", repr(exc))
-            met, others = gate.split(error)
-            self._fail(met, error, Reaction.RESCHEDULE)
-            self._reissue(others, count_retry=False)
+            self._fail_gate(gate, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
         else:
             self._close_gate(gate, proceed=True)
             self.stats.inc_value("captcha/released", len(gate.waiting))
@@ -448,6 +441,14 @@ class CaptchaMiddleware:
         except RuntimeError:  # the spider has closed: nothing can take it any more
             self.stats.inc_value("captcha/abandoned")
             logger.warning("Could not re-issue %s: the spider has closed", request.url)
+
+    def _fail_gate(self, gate: Gate, exc: CaptchaError, reaction: Reaction) -> None:
+        self._close_gate(gate, proceed=False)
+        met, others = gate.split(exc)
+        self._fail(met, exc, reaction)
+        if others:
+            self.stats.inc_value("captcha/gate/refetched", len(others))
+            self._reissue(others, count_retry=False)
 
     def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction) -> None:
         if reaction is Reaction.MISCONFIGURED and exc.code not in self._warned:

@@ -176,6 +176,7 @@ async def test_a_failed_gate_drops_only_the_requests_that_showed_its_challenge(s
     assert len(ledger.delivered) == ITEMS - 1
     stats = ledger.stats
     assert stats.get("captcha/held_back", 0) > 0 if hold_back else stats.get("captcha/gate/joined", 0) > 0
+    assert stats["captcha/gate/refetched"] == ITEMS - 1
 
 
 @pytest_twisted.ensureDeferred
