@@ -89,7 +89,6 @@ class Probe:
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
 
     async def _sample(self):
-        loop = asyncio.get_running_loop()
         mw = next((m for m in self.crawler.engine.downloader.middleware.middlewares
                    if type(m).__name__ == "CaptchaMiddleware"), None)
         # Wake to wake, so a stall during the probe's own work is not hidden.

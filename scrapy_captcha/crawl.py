@@ -169,7 +169,7 @@ class CrawlControl:
             # Not awaited here: closing sends spider_closed, which stops this watch task.
             if hasattr(engine, "close_spider_async"):
                 asyncio.ensure_future(engine.close_spider_async(reason=reason))
-            else:  # Scrapy < 2.14
+            elif self.crawler.spider is not None:  # Scrapy < 2.14
                 engine.close_spider(self.crawler.spider, reason)
 
     def close(self) -> None:

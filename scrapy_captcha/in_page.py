@@ -106,10 +106,12 @@ class InPageSolves:
             return
         jar = jars[request.meta.get("cookiejar")]
         for c in await page.context.cookies():
+            # http.cookiejar marks HttpOnly by the key's presence, with None as value.
+            rest: dict[str, Any] = {"HttpOnly": None} if c.get("httpOnly") else {}
             jar.jar.set_cookie(Cookie(
                 0, c["name"], c["value"], None, False, c["domain"], True, c["domain"].startswith("."),
                 c["path"], True, c["secure"], None if c["expires"] < 0 else int(c["expires"]), False,
-                None, None, {"HttpOnly": None} if c.get("httpOnly") else {},
+                None, None, rest,
             ))
         self.stats.inc_value("captcha/browser/cookies_copied")
 

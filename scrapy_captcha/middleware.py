@@ -37,7 +37,8 @@ from .solver import Solver
 
 logger = logging.getLogger(__name__)
 
-GateKey = tuple[str, Any, Any]
+#: (host, cookiejar, proxy), plus id(request) for a request's own widget.
+GateKey = tuple[Any, ...]
 
 
 class _Closing(Exception):
@@ -150,7 +151,7 @@ class CaptchaMiddleware:
 
     # ------------------------------------------------------------ Scrapy API
 
-    def process_request(self, request: Request, spider: Any = None) -> Awaitable[None] | None:
+    def process_request(self, request: Request, spider: Any = None) -> Awaitable[None] | Request | None:
         drop = request.meta.get(META_DROP)
         if drop:
             code, reason = drop
@@ -455,7 +456,8 @@ class CaptchaMiddleware:
             self._warned.add(exc.code)
             logger.error("Captcha configuration problem %s: %s. %s", exc.code, exc.description,
                          rule_for(exc.code).advice)
-        retry, drop = [], []
+        retry: list[Request] = []
+        drop: list[Request] = []
         for request in requests:
             (retry if reaction is Reaction.RESCHEDULE and self.retries_left(request) else drop).append(request)
         if retry:

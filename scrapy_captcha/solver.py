@@ -11,8 +11,8 @@ import os
 import random
 from typing import Any, Awaitable, Callable, TypeVar
 
-from .polling import PollPlanner
 from .model import CaptchaError, Challenge, Reaction, Secret, ServiceError, Solution
+from .polling import PollPlanner
 from .service import protocol
 from .service.errors import SOLVE_TIMEOUT, rule_for
 from .service.presets import Preset, get_preset

@@ -68,17 +68,17 @@ def find(page: Page) -> list[Candidate]:
         if "hcaptcha" not in script:
             continue
         for match in _RENDER.finditer(script):
-            key = js_option(match.group("opts"), "sitekey")
-            if key and SITEKEY.fullmatch(key):
+            rendered = js_option(match.group("opts"), "sitekey")
+            if rendered and SITEKEY.fullmatch(rendered):
                 target = page.by_id(match.group("target").strip().strip("'\"").lstrip("#"))
-                found.append(Candidate(kind="hcaptcha", sitekey=key, element=target, response_fields=fields,
+                found.append(Candidate(kind="hcaptcha", sitekey=rendered, element=target, response_fields=fields,
                                        invisible=(js_option(match.group("opts"), "size") or "") == "invisible",
                                        evidence=["hcaptcha.render(...) in inline script"]))
         if not found and _SCRIPT_URL.search(script):
             # The script is loaded on first interaction: the key sits in the loader's config.
-            key = js_option(script, "sitekey")
-            if key and SITEKEY.fullmatch(key):
-                found.append(Candidate(kind="hcaptcha", sitekey=key, response_fields=fields,
+            configured = js_option(script, "sitekey")
+            if configured and SITEKEY.fullmatch(configured):
+                found.append(Candidate(kind="hcaptcha", sitekey=configured, response_fields=fields,
                                        evidence=["api.js URL and sitekey only in inline JS"]))
     for iframe in root.iter("iframe"):
         src = iframe.get("src") or ""

@@ -139,9 +139,9 @@ def find(page: Page) -> list[Candidate]:
                                    evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
 
     for src in page.script_srcs:
-        match = _LEGACY.search(src)
-        if match:
-            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key"),
+        in_src = _LEGACY.search(src)
+        if in_src:
+            found.append(Candidate(kind="recaptcha_v2", sitekey=in_src.group("key"),
                                    response_fields=("recaptcha_response_field",),
                                    evidence=["legacy reCAPTCHA v1 script (shut down by Google in 2018)"]))
 

@@ -60,8 +60,8 @@ def find(page: Page) -> list[Candidate]:
                 evidence=["turnstile.render(...) in inline script"],
             ))
     for iframe in root.iter("iframe"):
-        match = _IFRAME.search(urlsplit(iframe.get("src") or "").path)
-        if match:
-            found.append(Candidate(kind="turnstile", sitekey=match.group("key"), element=iframe,
+        in_src = _IFRAME.search(urlsplit(iframe.get("src") or "").path)
+        if in_src:
+            found.append(Candidate(kind="turnstile", sitekey=in_src.group("key"), element=iframe,
                                    response_fields=(FIELD,), evidence=["rendered Turnstile iframe"]))
     return merge(found)

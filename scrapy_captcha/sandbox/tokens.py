@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 #: The demo site's reCAPTCHA key pair (40-char key of the real format).
 DEMO_SITEKEY = "6LcSANDBOXdemoSiteKeyForScrapyCaptcha-01"
@@ -59,7 +60,7 @@ class TokenAuthority:
         self.minted[token] = _Minted(sitekey, hostname, family, time.monotonic() + ttl, action, cdata, chl_page_data)
         return token
 
-    def siteverify(self, secret: str, token: str, hostname: str) -> dict[str, object]:
+    def siteverify(self, secret: str, token: str, hostname: str) -> dict[str, Any]:
         """Like ``/recaptcha/api/siteverify``: ``{success, hostname, error-codes}``."""
         errors: list[str] = []
         minted = self.minted.pop(token, None)  # single use, whatever the outcome
