@@ -12,7 +12,7 @@ holds its slot anyway.
 from __future__ import annotations
 
 import asyncio
-import logging
+import dataclasses
 from http.cookiejar import Cookie
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,6 @@ from .service.errors import TOKEN_REJECTED, rule_for
 
 if TYPE_CHECKING:
     from .middleware import CaptchaMiddleware
-
-logger = logging.getLogger(__name__)
 
 #: Kinds a live page can pass with solve_page.
 BROWSER_KINDS = frozenset({"recaptcha_v2", "recaptcha_v3", "hcaptcha", "turnstile", "cloudflare_challenge"})
@@ -65,14 +63,11 @@ class InPageSolves:
             except CaptchaError as exc:
                 return await self._failure(request, exc)
             for result in results:
-                if not result.solved:
-                    continue
-                self.stats.inc_value("captcha/solved")
-                self.stats.inc_value(f"captcha/solved/{result.kind}")
-                if result.solution is not None:
-                    self.stats.inc_value("captcha/solve_time/total", result.solution.elapsed, start=0.0)
-                    if result.solution.cost is not None:
-                        self.stats.inc_value("captcha/cost", result.solution.cost, start=0.0)
+                if result.solved and result.solution is not None:
+                    # The widget solved, described as the page showed it.
+                    widget = dataclasses.replace(challenge, kind=result.kind, sitekey=result.sitekey,
+                                                 page_url=result.frame_url)
+                    self.mw.record_solved(request, widget, result.solution)
             body, url = await self._after_challenge(page)
             if self.config.browser_cookies:
                 await self._copy_cookies(page, request)

@@ -352,6 +352,11 @@ class CaptchaMiddleware:
             solution = await self._solve(gate)
         finally:
             self.sync_call_stats()
+        self.record_solved(gate.first, challenge, solution)
+        return solution
+
+    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
+        """Stats, the INFO line and the ``captcha_solved`` signal for one solved task."""
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")
         self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
@@ -364,9 +369,8 @@ class CaptchaMiddleware:
             f", cost {solution.cost:g}" if solution.cost is not None else "",
         )
         self.crawler.signals.send_catch_log(
-            captcha_signals.captcha_solved, request=gate.first, challenge=challenge, solution=solution
+            captcha_signals.captcha_solved, request=request, challenge=challenge, solution=solution
         )
-        return solution
 
     async def _solve(self, gate: Gate) -> Solution:
         """Solve with the first provider that can; MISCONFIGURED moves on to the next."""

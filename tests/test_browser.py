@@ -190,7 +190,7 @@ async def prepare_offline_with_init_script(page, request):
 
 @pytest_twisted.ensureDeferred
 async def test_scrapy_playwright_automatic_challenge_and_cookies_for_plain_http(sandbox):
-    pages = []
+    pages, solved = [], []
 
     class Spider(scrapy.Spider):
         name = "auto"
@@ -198,6 +198,15 @@ async def test_scrapy_playwright_automatic_challenge_and_cookies_for_plain_http(
         def __init__(self, start_url, record, **kw):
             super().__init__(**kw)
             self.start_url, self.record = start_url, record
+
+        @classmethod
+        def from_crawler(cls, crawler, *args, **kwargs):
+            from scrapy_captcha import signals as captcha_signals
+
+            spider = super().from_crawler(crawler, *args, **kwargs)
+            crawler.signals.connect(lambda request, challenge, solution, **kw: solved.append(challenge.kind),
+                                    signal=captcha_signals.captcha_solved, weak=False)
+            return spider
 
         async def start(self):
             yield scrapy.Request(self.start_url + "/browser/cf", callback=self.parse, meta={
@@ -216,6 +225,9 @@ async def test_scrapy_playwright_automatic_challenge_and_cookies_for_plain_http(
                      ("http", 200, "Clearance granted")]
     assert record.stats["captcha/browser/rerendered"] == 1
     assert record.stats["captcha/solved/turnstile"] == 1
+    # The same bookkeeping as plain-HTTP solves: the signal, and every solve-time stat.
+    assert solved == ["turnstile"]
+    assert record.stats["captcha/solve_time/max"] > 0
     assert [e["success"] for e in browser_log(sandbox)] == [True]
 
 
