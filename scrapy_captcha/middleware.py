@@ -413,6 +413,9 @@ class CaptchaMiddleware:
             "dont_retry": True,
             "handle_httpstatus_all": True,
             "dont_cache": True,
+            # Where robots.txt itself is behind the gate, RobotsTxtMiddleware would
+            # hold this post until robots.txt arrives, which waits for this post.
+            "dont_obey_robotstxt": True,
         }
         for key in ("cookiejar", "proxy", "download_slot"):
             if key in first.meta:

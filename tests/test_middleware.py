@@ -225,6 +225,25 @@ async def test_a_pending_solve_holds_no_concurrency_slot(sandbox):
     assert record.stats["captcha/solved"] == 1
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_request_downloaded_outside_the_scheduler_waits_for_its_gate(sandbox):
+    # robots.txt is fetched with engine.download: the gate page it meets cannot be
+    # re-issued through the scheduler, so that download waits for the gate to pass.
+    class Three(CatalogSpider):
+        async def start(self):
+            for i in range(1, 4):
+                yield scrapy.Request(f"{self.start_url}/item/{i}", callback=self.parse_item,
+                                     cb_kwargs={"from_page": 0}, meta={"mine": "kept"})
+
+    sandbox.reset(service={"latency": 0.5})
+    # Without dont_obey_robotstxt on the form post this deadlocks (pytest's timeout ends it).
+    record = await crawl(sandbox, Three, ROBOTSTXT_OBEY=True)
+    assert record.ids == [1, 2, 3]
+    assert record.stats["captcha/solved"] == 1
+    assert record.stats["captcha/parked"] == 1  # the robots.txt request, on the one gate
+    assert record.stats["robotstxt/response_status_count/404"] == 1  # fetched after the gate passed
+
+
 @pytest.mark.parametrize(("vendor", "kind"), [("cloudflare", "cloudflare_challenge"), ("datadome", "datadome"),
                                               ("aws_waf", "aws_waf")])
 @pytest_twisted.ensureDeferred
