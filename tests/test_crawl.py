@@ -180,6 +180,20 @@ async def test_a_failed_gate_drops_only_the_requests_that_showed_its_challenge(s
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_unreachable_service_fails_the_whole_gate_once(sandbox):
+    """Unlike a bad sitekey, an unreachable service is every waiting request's fate:
+    the held-back requests are not sent out to meet it again, gate after gate."""
+    sandbox.reset(site={"items": ITEMS})
+    ledger = await run(sandbox, CONCURRENT_REQUESTS=1, CAPTCHA_API_URL="http://127.0.0.1:9")
+    ledger.check_accounting()
+    stats = ledger.stats
+    assert stats["captcha/failed/TRANSPORT_ERROR"] == 1
+    assert stats["captcha/held_back"] == ITEMS - 1
+    assert "captcha/gate/refetched" not in stats
+    assert {e.code for _, e in ledger.dropped} == {"TRANSPORT_ERROR"} and len(ledger.dropped) == ITEMS
+
+
+@pytest_twisted.ensureDeferred
 async def test_zero_balance_pauses_the_scheduler_until_topped_up(sandbox):
     from twisted.internet import reactor
 
