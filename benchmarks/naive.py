@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from scrapy.http import FormRequest
 
-from scrapy_captcha import Solver, detect
+from scrapy_captcha import Challenge, Solver, detect
+
+
+def blocking_challenge(request, response) -> Challenge | None:
+    """What both naive middlewares solve: the first blocking challenge, unless opted out."""
+    if request.meta.get("captcha") is False:
+        return None
+    found = [c for c in detect(response.body, url=response.url, status=response.status) if c.blocking]
+    return found[0] if found else None
 
 
 class AwaitingMiddleware:
@@ -20,12 +28,9 @@ class AwaitingMiddleware:
         return cls(crawler)
 
     async def process_response(self, request, response, spider=None):
-        if request.meta.get("captcha") is False:
+        challenge = blocking_challenge(request, response)
+        if challenge is None:
             return response
-        found = [c for c in detect(response.body, url=response.url, status=response.status) if c.blocking]
-        if not found:
-            return response
-        challenge = found[0]
         solution = await self.solver.solve(challenge)
         form = challenge.form
         submit = FormRequest(form.action, formdata=list(form.fields) + [("g-recaptcha-response", solution.token)],
@@ -58,12 +63,9 @@ class SyncSDKMiddleware:
     def process_response(self, request, response, spider=None):
         import time
 
-        if request.meta.get("captcha") is False:
+        challenge = blocking_challenge(request, response)
+        if challenge is None:
             return response
-        found = [c for c in detect(response.body, url=response.url, status=response.status) if c.blocking]
-        if not found:
-            return response
-        challenge = found[0]
         task = self._call("/createTask", {"clientKey": "bench", "task": {
             "type": "NoCaptchaTaskProxyless", "websiteURL": challenge.page_url, "websiteKey": challenge.sitekey}})
         while True:
