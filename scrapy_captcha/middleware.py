@@ -178,7 +178,8 @@ class CaptchaMiddleware:
         if switch is False or not isinstance(response, TextResponse):
             return response
         challenges = detect(
-            response.body, url=response.url, status=response.status, headers=response.headers
+            response.body, url=response.url, status=response.status, headers=response.headers,
+            blocking_only=switch is not True,
         )
         if not challenges:
             if logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):

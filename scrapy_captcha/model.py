@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from scrapy.exceptions import IgnoreRequest
 
@@ -31,6 +32,26 @@ class Form:
     action: str
     method: str = "POST"
     fields: tuple[tuple[str, str], ...] = ()
+
+
+#: Names used in :attr:`Challenge.params`, per kind (detection writes them, the
+#: protocol reads them; the middleware adds the ones marked "fetched"):
+#:
+#: - ``image``: ``image_url``; fetched: ``image_body`` (base64, no ``data:`` prefix).
+#: - ``geetest``: ``version`` ("3" | "4"); v3 ``challenge`` (fresh per page),
+#:   ``register_url`` (where a fresh gt/challenge pair comes from), ``api_server``;
+#:   the sitekey is ``gt`` (v3) or ``captchaId`` (v4).
+#: - ``aws_waf``: ``iv``, ``context``, ``challenge_script``, ``captcha_script``; sitekey = gokuProps key.
+#: - ``funcaptcha``: ``api_subdomain`` (surl), ``data`` (the blob); sitekey = public key.
+#: - ``datadome``: ``captcha_url`` (complete, built from the page's ``dd`` object), ``cid``, ``t``.
+#: - ``cloudflare_challenge``: ``cType``, ``cRay``, ``cZone``; fetched: ``html_base64``.
+#: - ``friendly_captcha``: ``puzzle_endpoint`` when the page names one.
+#: - ``mtcaptcha``: nothing beyond the sitekey.
+PARAM_NAMES = (
+    "image_url", "image_body", "version", "challenge", "register_url", "api_server", "iv", "context",
+    "challenge_script", "captcha_script", "api_subdomain", "data", "captcha_url", "cid", "t",
+    "cType", "cRay", "cZone", "html_base64", "puzzle_endpoint",
+)
 
 
 @dataclass(frozen=True)
@@ -63,13 +84,31 @@ class Challenge:
 
 
 @dataclass(frozen=True)
+class SolutionCookie:
+    """A cookie a solution sets (``cf_clearance``, ``datadome``, ``aws-waf-token``)."""
+
+    name: str
+    value: str
+    #: None: the host of the page that showed the challenge.
+    domain: str | None = None
+    path: str = "/"
+
+
+@dataclass(frozen=True)
 class Solution:
-    """A solved task. ``token`` is the value the site verifies."""
+    """A solved task. ``token`` is the value the site verifies.
+
+    For cookie kinds (Cloudflare clearance, DataDome, AWS WAF) ``cookies`` holds
+    what goes into the request's cookiejar, and ``token`` the main cookie's value.
+    """
 
     token: str
     task_id: Any = None
     cost: float | None = None
+    #: The user agent the token or clearance was minted with: later requests
+    #: of that gate must send it.
     user_agent: str | None = None
+    cookies: tuple[SolutionCookie, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     elapsed: float = 0.0
     polls: int = 0
@@ -106,6 +145,52 @@ class Secret:
     def __reduce__(self) -> tuple[Any, ...]:
         # Never pickled into a JOBDIR or a queue.
         raise TypeError("an API key is not picklable")
+
+
+@dataclass(frozen=True, repr=False)
+class Proxy:
+    """The crawl's proxy for a request, as a solving task needs it.
+
+    The password is a :class:`Secret`; repr and str never show credentials.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    login: str | None = None
+    password: Secret | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Proxy:
+        """``http://user:pass@host:port`` (Scrapy's ``meta["proxy"]`` form); scheme defaults to http."""
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https", "socks4", "socks5") or not parts.hostname:
+            raise ValueError("not a proxy URL (scheme://[user:password@]host:port)")
+        port = parts.port or (443 if scheme == "https" else 1080 if scheme.startswith("socks") else 80)
+        login = unquote(parts.username) if parts.username else None
+        password = Secret(unquote(parts.password)) if parts.password else None
+        return cls(scheme, parts.hostname, port, login, password)
+
+    def __repr__(self) -> str:
+        creds = "<credentials>@" if self.login or self.password else ""
+        return f"Proxy({self.scheme}://{creds}{self.host}:{self.port})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a proxy with credentials is not picklable")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the challenge was shown to: tasks for IP-bound kinds carry it so the
+    token or clearance is minted for the crawl's own IP and browser."""
+
+    proxy: Proxy | None = None
+    user_agent: str | None = None
 
 
 class CaptchaError(Exception):

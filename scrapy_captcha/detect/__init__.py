@@ -101,12 +101,18 @@ def _analyse(body: bytes | str, url: str, status: int, headers: Any,
     return challenges, page
 
 
-def detect(body: bytes | str, *, url: str, status: int = 200, headers: Any = None) -> list[Challenge]:
-    """Every captcha in the page, each marked ``blocking`` when it replaces the content."""
+def detect(body: bytes | str, *, url: str, status: int = 200, headers: Any = None,
+           blocking_only: bool = False) -> list[Challenge]:
+    """Every captcha in the page, each marked ``blocking`` when it replaces the content.
+
+    ``blocking_only``: the caller wants only challenges that replace the content
+    (the middleware, unless a request asked for incidental widgets).
+    """
     scanned = _scan(body, headers)
     if not scanned[1] and not _header_verdict(headers):
         return []
-    return _analyse(body, url, status, headers, scanned)[0]
+    challenges = _analyse(body, url, status, headers, scanned)[0]
+    return [c for c in challenges if c.blocking] if blocking_only else challenges
 
 
 def explain(body: bytes | str, *, url: str, status: int = 200, headers: Any = None) -> list[str]:
