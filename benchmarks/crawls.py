@@ -100,7 +100,7 @@ class Probe:
             last = now
             self.lags.append(lag)
             self.max_lag = max(self.max_lag, lag)
-            pending = len(mw._gates) if mw else 0
+            pending = len(mw.book.gates) if mw else 0
             if pending >= self.peak_pending:
                 if not self.censused and pending >= 0.9 * len(self.crawler.spider.urls):
                     # Counted once, near the peak; the count's own stall is not lag.

@@ -1,8 +1,10 @@
-"""Does a pending solve starve the crawl? One scenario per run (see run.py).
+"""Per-page gates on one host: do pending solves hold the rest of the host back? One scenario per run.
 
-8 gated pages (each its own gate: separate cookiejars, so 8 solves) among 400
-plain pages, CONCURRENT_REQUESTS=8, against the sandbox on loopback. Prints
-JSON: seconds until the last plain page was scraped, and until the end.
+8 item pages that each carry their own reCAPTCHA (the site's ``page_gated_items``)
+among 400 plain pages, all on one host, no cookiejar meta, CONCURRENT_REQUESTS=8,
+against the sandbox on loopback. ORDER=first (default) requests the 8 gated pages
+first (priority 1), ORDER=mixed spreads them among the plain ones. Prints JSON:
+seconds until the last plain page was scraped, until the end, and what arrived.
 """
 
 from __future__ import annotations
@@ -25,26 +27,32 @@ PLAIN, GATED = 400, 8
 class Mixed(scrapy.Spider):
     name = "mixed"
 
-    def __init__(self, site: str, gated: int, **kw):
+    def __init__(self, site: str, order: str, **kw):
         super().__init__(**kw)
-        self.site, self.gated = site, int(gated)
+        self.site, self.order = site, order
         self.t0 = time.monotonic()
         self.last_plain = 0.0
         self.plain = self.gated_done = 0
 
     async def start(self):
         self.t0 = time.monotonic()
-        for n in range(self.gated):
-            yield scrapy.Request(f"{self.site}/item/{n + 1}", callback=self.on_gated, priority=1,
-                                 meta={"cookiejar": n})
-        for n in range(PLAIN):
-            yield scrapy.Request(f"{self.site}/open/{n}", callback=self.on_plain)
+        gated = [scrapy.Request(f"{self.site}/item/{n + 1}", callback=self.on_gated,
+                                priority=1 if self.order == "first" else 0) for n in range(GATED)]
+        plain = [scrapy.Request(f"{self.site}/open/{n}", callback=self.on_plain) for n in range(PLAIN)]
+        if self.order == "first":
+            requests = gated + plain
+        else:
+            step = PLAIN // GATED
+            requests = [r for i in range(GATED) for r in (plain[i * step:(i + 1) * step] + [gated[i]])]
+        for request in requests:
+            yield request
 
     def on_plain(self, response):
         self.plain += 1
         self.last_plain = time.monotonic() - self.t0
 
     def on_gated(self, response):
+        assert response.css("article.item")
         self.gated_done += 1
 
     def closed(self, reason):
@@ -66,7 +74,7 @@ def main() -> None:
     elif scenario == "sync":
         settings["DOWNLOADER_MIDDLEWARES"] = {"naive.SyncSDKMiddleware": 585}
     process = CrawlerProcess(settings)
-    process.crawl(Mixed, site=site, gated=0 if scenario == "none" else GATED)
+    process.crawl(Mixed, site=site, order=os.environ.get("ORDER", "first"))
     process.start()
 
 

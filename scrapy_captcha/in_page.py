@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from http.cookiejar import Cookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scrapy import Request
 from scrapy.http import HtmlResponse, Response
 
+from .accounting import Accounting
 from .browser import META_BROWSER, solve_page
 from .detect import detect
 from .meta import META_RETRIES
@@ -26,7 +27,20 @@ from .model import CaptchaDropped, CaptchaError, Challenge, Reaction
 from .service.errors import TOKEN_REJECTED, rule_for
 
 if TYPE_CHECKING:
-    from .middleware import CaptchaMiddleware
+    from .crawl import CrawlControl
+    from .providers import ProviderPool
+    from .settings import CaptchaSettings
+
+
+class SolveHost(Protocol):
+    """What the in-page path needs from the component that owns the providers."""
+
+    crawler: Any
+
+    @property
+    def pool(self) -> ProviderPool: ...
+
+    def sync_call_stats(self) -> None: ...
 
 #: Kinds a live page can pass with solve_page.
 BROWSER_KINDS = frozenset({"recaptcha_v2", "recaptcha_v3", "hcaptcha", "turnstile", "cloudflare_challenge"})
@@ -37,10 +51,12 @@ _INIT = "playwright_page_init_callback"
 class InPageSolves:
     """The middleware's path for ``meta["playwright"]`` requests."""
 
-    def __init__(self, mw: CaptchaMiddleware):
-        self.mw = mw
-        self.stats = mw.stats
-        self.config = mw.config
+    def __init__(self, host: SolveHost, accounting: Accounting, control: CrawlControl, config: CaptchaSettings):
+        self.host = host
+        self.accounting = accounting
+        self.control = control
+        self.stats = accounting.stats
+        self.config = config
 
     def handle(self, request: Request, response: Response, challenge: Challenge) -> Any:
         """A Request to render again, an awaitable of the page after the challenge, or ``response``."""
@@ -59,7 +75,7 @@ class InPageSolves:
         state = request.meta[META_BROWSER]
         try:
             try:
-                results = await solve_page(page, self.mw.solvers[0])
+                results = await solve_page(page, self.host.pool.primary)
             except CaptchaError as exc:
                 return await self._failure(request, exc)
             for result in results:
@@ -67,12 +83,12 @@ class InPageSolves:
                     # The widget solved, described as the page showed it.
                     widget = dataclasses.replace(challenge, kind=result.kind, sitekey=result.sitekey,
                                                  page_url=result.frame_url)
-                    self.mw.record_solved(request, widget, result.solution)
+                    self.accounting.record_solved(request, widget, result.solution)
             body, url = await self._after_challenge(page)
             if self.config.browser_cookies:
                 await self._copy_cookies(page, request)
         finally:
-            self.mw.sync_call_stats()
+            self.host.sync_call_stats()
             if not state.get("include_page"):
                 await page.close()
         return HtmlResponse(url=url, body=body, encoding="utf-8", request=request)
@@ -95,7 +111,7 @@ class InPageSolves:
 
     async def _copy_cookies(self, page: Any, request: Request) -> None:
         """The page's cookies (e.g. cf_clearance) into Scrapy's jar for this request's cookiejar."""
-        jars = next((mw.jars for mw in self.mw.crawler.engine.downloader.middleware.middlewares
+        jars = next((mw.jars for mw in self.host.crawler.engine.downloader.middleware.middlewares
                      if hasattr(mw, "jars")), None)
         if jars is None:
             return
@@ -122,11 +138,11 @@ class InPageSolves:
             meta[_INIT] = state["init"]
         else:
             meta.pop(_INIT, None)
-        if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.mw.control.hold(exc, self.mw.solvers[0]):
+        if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.control.hold(exc, self.host.pool.primary):
             return request.replace(dont_filter=True, meta=meta)
-        if reaction is Reaction.RESCHEDULE and self.mw.retries_left(request):
+        if reaction is Reaction.RESCHEDULE and self.accounting.retries_left(request):
             self.stats.inc_value(f"captcha/rescheduled/{exc.code}")
             meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
             return request.replace(dont_filter=True, meta=meta)
-        reason = self.mw.announce_drop(request, exc, reaction)
+        reason = self.accounting.announce_drop(request, exc, reaction)
         raise CaptchaDropped(exc.code, reason, request.url)

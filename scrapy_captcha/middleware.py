@@ -1,4 +1,4 @@
-"""Downloader middleware: response -> detect -> solve -> submit -> re-issue the original request.
+"""Downloader middleware: response -> detect -> park -> solve -> submit -> deliver.
 
 Pending solves are kept off the crawl's concurrency budget. Scrapy counts a
 request against CONCURRENT_REQUESTS for the whole middleware chain, so
@@ -6,99 +6,61 @@ awaiting a 30-120 s solve in ``process_response`` would take one slot per
 pending solve. Instead ``process_response`` *parks* the request: it returns
 the request object to the engine, and our ``request_scheduled`` handler
 vetoes it, so the download finishes at once and its slot is free. The solve,
-the form submission and the re-issue run in one asyncio task per *gate*
-(host, cookiejar, proxy); other requests that meet the same gate while it is
-being solved wait on it instead of paying again.
+the token post and the delivery run in one asyncio task per gate
+(:mod:`scrapy_captcha.gates`: which requests share a solve, and which are held
+back, is learned from the site's responses).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+import secrets
 from typing import Any, Awaitable
-from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
-from scrapy.http import FormRequest, Response, TextResponse
+from scrapy.http import Response, TextResponse
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
+from .accounting import Accounting
 from .crawl import CrawlControl
 from .detect import SOLVABLE_KINDS, detect, explain, has_markers
+from .gates import (
+    PAGE,
+    REQUEST,
+    SESSION,
+    UNKNOWN,
+    ChallengeId,
+    Gate,
+    GateBook,
+    challenge_id,
+    gate_key,
+    page_of,
+)
 from .in_page import BROWSER_KINDS, InPageSolves
-from .meta import META_DROP, META_RETRIES, META_SWITCH
+from .meta import META_AFTER, META_DELIVER, META_DROP, META_SOLVES, META_RETRIES, META_SENT, META_SWITCH
 from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
-from .service.errors import CROSS_ORIGIN_SUBMIT, NO_SUBMIT_PATH, TOKEN_REJECTED, rule_for
+from .providers import ProviderPool
+from .service.errors import CHALLENGE_LOOP, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
 from .solver import Solver
+from .submission import expired, token_post
 
 logger = logging.getLogger(__name__)
 
-#: (host, cookiejar, proxy), plus id(request) for a request's own widget.
-GateKey = tuple[Any, ...]
+#: Solves paid for one request after which meeting the same challenge again is a loop.
+CHALLENGE_LOOP_SOLVES = 3
+#: Passes of one challenge in a row, on one key, that cleared nothing.
+CHALLENGE_LOOP_GATES = 5
+#: Solutions that expired before they could be posted, per gate, before giving up.
+EXPIRED_RESOLVES = 3
 
 
 class _Closing(Exception):
     """The crawl is closing while paused: hand the gate's requests back."""
-
-
-@dataclass(eq=False)
-class Gate:
-    """One challenge being passed, and the requests that wait for it."""
-
-    key: GateKey
-    challenge: Challenge
-    first: Request
-    waiting: list[Request] = field(default_factory=list)
-    #: id(request) -> (kind, sitekey) of the challenge it showed; absent when
-    #: it was held back unsent and showed nothing.
-    shown: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    #: The solver that answered last (the one to report a bad token to, or to watch).
-    solver: Solver | None = None
-    #: A gate many requests share (an interstitial) vs one request's own widget
-    #: (``meta["captcha"] = True`` on a form: a fresh token per submission).
-    shared: bool = True
-    #: None until decided, then whether its requests may proceed.
-    passed: bool | None = None
-    #: Made only when a request downloaded outside the scheduler (engine.download)
-    #: has to wait here: most gates never need one.
-    _decided: asyncio.Future[bool] | None = None
-
-    def decided(self) -> asyncio.Future[bool]:
-        """Resolves to :attr:`passed` once the gate is decided."""
-        if self._decided is None:
-            self._decided = asyncio.get_running_loop().create_future()
-            if self.passed is not None:
-                self._decided.set_result(self.passed)
-        return self._decided
-
-    def decide(self, proceed: bool) -> None:
-        if self.passed is None:
-            self.passed = proceed
-            if self._decided is not None and not self._decided.done():
-                self._decided.set_result(proceed)
-
-    def split(self, exc: CaptchaError) -> tuple[list[Request], list[Request]]:
-        """(requests that share the failure ``exc``, requests to fetch again).
-
-        The service being unreachable or overloaded is everyone's fate. A failure
-        of this task (bad sitekey, unsolvable, nowhere to post the token) is only
-        the fate of requests that showed the same challenge: one held back unsent,
-        or whose page showed another sitekey, has not met it.
-        """
-        if rule_for(exc.code).reaction is Reaction.BACKOFF:
-            return list(self.waiting), []
-        mine = (self.challenge.kind, self.challenge.sitekey)
-        same = [r for r in self.waiting if self.shown.get(id(r)) == mine]
-        return same, [r for r in self.waiting if self.shown.get(id(r)) != mine]
-
-
-def gate_key(request: Request) -> GateKey:
-    parts = urlsplit(request.url)
-    return (parts.netloc.lower(), request.meta.get("cookiejar"), request.meta.get("proxy"))
 
 
 class CaptchaMiddleware:
@@ -107,13 +69,20 @@ class CaptchaMiddleware:
         self.config = config
         self.stats = crawler.stats
         self._solvers = solvers
+        self._pool: ProviderPool | None = None
         self.control = CrawlControl.of(crawler)
         self.control.before_close.append(self._hand_back_all)
-        self._gates: dict[GateKey, Gate] = {}
+        self.accounting = Accounting(crawler, config.max_retries)
+        self.book = GateBook()
+        #: id(request) -> gate, between parking a request and vetoing its scheduling.
         self._vetoed: dict[int, Gate] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._warned: set[Any] = set()
-        self.in_page = InPageSolves(self)
+        #: Pages behind page gates, waiting to be handed to their requests.
+        self._deliveries: dict[str, Response] = {}
+        #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
+        self._fruitless: dict[tuple[Any, ChallengeId], int] = {}
+        self.in_page = InPageSolves(self, self.accounting, self.control, config)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
@@ -132,10 +101,10 @@ class CaptchaMiddleware:
         return mw
 
     @property
-    def solvers(self) -> list[Solver]:
+    def pool(self) -> ProviderPool:
         """One solver per configured provider, in failover order (made on first use)."""
-        if self._solvers is None:
-            self._solvers = [
+        if self._pool is None:
+            self._pool = ProviderPool(self._solvers or [
                 Solver(
                     provider,
                     api_key=self.config.api_key.reveal(),
@@ -146,63 +115,102 @@ class CaptchaMiddleware:
                     delay_scale=self.config.delay_scale,
                 )
                 for provider in self.config.providers
-            ]
-        return self._solvers
+            ], self.stats)
+        return self._pool
+
+    @property
+    def solvers(self) -> list[Solver]:
+        return self.pool.solvers
 
     # ------------------------------------------------------------ Scrapy API
 
-    def process_request(self, request: Request, spider: Any = None) -> Awaitable[None] | Request | None:
-        drop = request.meta.get(META_DROP)
+    def process_request(self, request: Request, spider: Any = None) -> Awaitable[None] | Request | Response | None:
+        meta = request.meta
+        drop = meta.get(META_DROP)
         if drop:
             code, reason = drop
             raise CaptchaDropped(code, reason, request.url)
+        if META_DELIVER in meta:
+            page = self._deliveries.pop(meta.pop(META_DELIVER), None)
+            if page is not None:
+                # The page behind its page gate, fetched with the token post.
+                return page.replace(request=request)
         gate = self._vetoed.pop(id(request), None)
         if gate is not None:
             # Parked, but downloaded outside the scheduler (engine.download):
             # it cannot be re-issued later, so it waits here for its gate.
-            gate.waiting.remove(request)
+            if request in gate.waiting:
+                gate.waiting.remove(request)
             return self._wait_direct(request, gate)
-        if self._gates and self.config.hold_back and request.meta.get(META_SWITCH) is not False:
-            gate = self._gates.get(gate_key(request))
-            if gate is not None and gate.shared:
-                # Its host is showing a gate that is being solved: sending it now
-                # would only fetch the gate page again. It waits, unsent.
-                self.stats.inc_value("captcha/held_back")
-                return self._hold(request, gate)
+        if self.book.open_keys and meta.get(META_SWITCH) is not False:
+            key = gate_key(request)
+            if key in self.book.open_keys:
+                gate = self.book.session_gate(key)
+                if gate is not None and self.config.hold_back:
+                    # Its host shows a session gate that is being solved: sending it
+                    # now would only fetch the gate page again. It waits, unsent.
+                    self.stats.inc_value("captcha/held_back")
+                    return self._hold(request, gate)
+                # What comes back says whether the open challenge is the page's or the site's.
+                meta[META_SENT] = asyncio.get_running_loop().time()
         return None
 
     def process_response(
         self, request: Request, response: Response, spider: Any = None
-    ) -> Response | Request:
-        switch = request.meta.get(META_SWITCH)
+    ) -> Response | Request | Awaitable[Response | Request]:
+        meta = request.meta
+        switch = meta.get(META_SWITCH)
         if switch is False or not isinstance(response, TextResponse):
             return response
         challenges = detect(
             response.body, url=response.url, status=response.status, headers=response.headers,
             blocking_only=switch is not True,
         )
-        if not challenges:
-            if logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):
+        challenge = self._pick(challenges, switch)
+        if self.book.open_keys or META_AFTER in meta:
+            self._evidence(request, response, challenge)
+        if self._fruitless and challenge is None:
+            # Passes on this host served a page: whatever comes back now is no loop.
+            key = gate_key(request)
+            for stale in [k for k in self._fruitless if k[0] == key]:
+                del self._fruitless[stale]
+        if challenge is None:
+            if challenges:
+                self.stats.inc_value("captcha/incidental")
+            elif logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):
                 for line in explain(response.body, url=response.url, status=response.status,
                                     headers=response.headers):
                     logger.debug("Captcha detection on %s: %s", response.url, line)
             return response
-        for challenge in challenges:
-            logger.debug("Captcha candidate on %s: %s %s: %s", response.url, challenge.kind,
-                         challenge.sitekey, "; ".join(challenge.evidence))
-        wanted = [c for c in challenges if c.blocking or switch is True]
-        if not wanted:
-            self.stats.inc_value("captcha/incidental")
-            return response
-        # A page may show several: take one we can solve over HTTP first.
-        challenge = min(wanted, key=lambda c: c.kind not in SOLVABLE_KINDS)
+        for found in challenges:
+            logger.debug("Captcha candidate on %s: %s %s: %s", response.url, found.kind,
+                         found.sitekey, "; ".join(found.evidence))
         self.stats.inc_value("captcha/detected")
         self.stats.inc_value(f"captcha/detected/{challenge.kind}")
-        if request.meta.get("playwright") and challenge.kind in BROWSER_KINDS:
+        if "cached" in response.flags:
+            # A cache that is not ours served a stored challenge page: fetch it fresh.
+            if "cache" not in self._warned:
+                self._warned.add("cache")
+                logger.warning("The HTTP cache served a stored captcha page (%s): fetching it fresh. Enable "
+                               "scrapy-captcha with ADDONS so challenge pages are never cached.", response.url)
+            self.stats.inc_value("captcha/httpcache/challenge_refetched")
+            return request.replace(dont_filter=True, meta={**meta, "dont_cache": True})
+        looping = self._loop_verdict(request, challenge)
+        if looping:
+            raise self._drop_now(request, CaptchaError(CHALLENGE_LOOP, looping, Reaction.DROP))
+        if meta.get("playwright") and challenge.kind in BROWSER_KINDS:
             return self.in_page.handle(request, response, challenge)
         if challenge.kind not in SOLVABLE_KINDS:
             return self._unsupported(request, response, challenge)
         return self._park(request, challenge)
+
+    @staticmethod
+    def _pick(challenges: list[Challenge], switch: Any) -> Challenge | None:
+        wanted = [c for c in challenges if c.blocking or switch is True]
+        if not wanted:
+            return None
+        # A page may show several: take one we can solve over HTTP first.
+        return min(wanted, key=lambda c: c.kind not in SOLVABLE_KINDS)
 
     def _unsupported(self, request: Request, response: Response, challenge: Challenge) -> Response:
         reason = f"unsupported_{challenge.kind}"
@@ -222,35 +230,113 @@ class CaptchaMiddleware:
             raise IgnoreRequest("parked until its captcha gate is passed")
 
     def spider_idle(self, spider: Any = None) -> None:
-        if self._gates or self._tasks:
+        if self.book or self._tasks:
             raise DontCloseSpider("captcha solves pending")
 
     async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
-        parked = sum(len(g.waiting) for g in self._gates.values())
+        parked = sum(len(g.all_waiting()) for g in self.book)
         if parked:
             logger.warning("%d requests were still waiting for a captcha when the spider closed", parked)
             self.stats.inc_value("captcha/abandoned", parked)
         for task in list(self._tasks):
             task.cancel()
         self.sync_call_stats()
-        for solver in self._solvers or []:
-            await solver.close()
+        if self._pool is not None:
+            await self._pool.close()
+
+    # ------------------------------------------------------------- evidence
+
+    def _evidence(self, request: Request, response: Response, challenge: Challenge | None) -> None:
+        """What this response says about the scope of the challenges open on its host."""
+        meta = request.meta
+        key = gate_key(request)
+        shown = challenge_id(challenge) if challenge is not None and challenge.blocking else None
+        after = meta.pop(META_AFTER, None)
+        if after is not None:
+            cid = (after[0], after[1])
+            again = shown == cid
+            changed = self.book.after_pass(key, cid, again)
+            if changed is not None:
+                self._scope_changed(key, cid, changed.mode, changed.why)
+        sent = meta.pop(META_SENT, None)
+        if sent is None or key not in self.book.open_keys:
+            return
+        for scope, cid in self.book.evidence(key, response.url, shown, sent):
+            self._scope_changed(key, cid, scope.mode, scope.why)
+
+    def _scope_changed(self, key: Any, cid: ChallengeId, mode: str, why: str) -> None:
+        self.stats.inc_value(f"captcha/scope/{mode}")
+        logger.debug("Captcha scope of %s %s on %s: %s (%s)", cid[0], cid[1], key[0], mode, why)
+        leading = self.book.leading(key, cid)
+        if leading is None:
+            return
+        if mode == SESSION and self.book.session_gate(key) is None:
+            self.book.promote(leading)
+            for request in leading.tentative:
+                leading.waiting.append(request)
+            leading.tentative.clear()
+        elif mode == PAGE:
+            tentative, leading.tentative = leading.tentative, []
+            for request in tentative:
+                shown = leading.shown.pop(id(request), cid)
+                self._join_or_open(PAGE, key, leading.challenge, request, shown, moved=True)
+
+    def _loop_verdict(self, request: Request, challenge: Challenge) -> str:
+        """Why meeting ``challenge`` again is a loop, or ''."""
+        solves = int(request.meta.get(META_SOLVES, 0))
+        fruitless = self._fruitless.get((gate_key(request), challenge_id(challenge)), 0)
+        if solves >= CHALLENGE_LOOP_SOLVES and fruitless:
+            return (f"the challenge came back after {solves} solves for this request: something replays "
+                    f"a stale challenge page (HTTPCACHE_ENABLED with a cache filled before, a caching "
+                    f"proxy, a middleware that re-serves responses)")
+        if fruitless >= CHALLENGE_LOOP_GATES:
+            return (f"{fruitless} passes of this challenge in a row cleared nothing on this host: "
+                    f"something replays a stale challenge page, or the site refuses every pass")
+        return ""
 
     # -------------------------------------------------------------- parking
 
     def _park(self, request: Request, challenge: Challenge) -> Request:
-        shared = challenge.blocking
-        key = gate_key(request) if shared else (*gate_key(request), id(request))
-        gate = self._gates.get(key)
+        key = gate_key(request)
+        cid = challenge_id(challenge)
+        self.stats.inc_value("captcha/parked")
+        if not challenge.blocking:
+            return self._join_or_open(REQUEST, key, challenge, request, cid)
+        scope = self.book.scope(key, challenge)
+        if scope.mode != UNKNOWN:
+            return self._join_or_open(scope.mode, key, challenge, request, cid)
+        leading = self.book.leading(key, cid)
+        if leading is None or leading.url == page_of(request.url):
+            return self._join_or_open(PAGE, key, challenge, request, cid)
+        # Another URL shows the challenge being solved, and nobody knows yet whether
+        # it is the site's or each page's: wait for the verdict instead of paying now.
+        self.stats.inc_value("captcha/gate/tentative")
+        leading.tentative.append(request)
+        leading.shown[id(request)] = cid
+        self._vetoed[id(request)] = leading
+        return request
+
+    def _join_or_open(self, mode: str, key: Any, challenge: Challenge, request: Request, shown: ChallengeId,
+                      *, moved: bool = False) -> Request:
+        slot = self.book.slot(mode, key, challenge, request)
+        gate = self.book.get(slot)
         if gate is None:
-            gate = Gate(key, challenge, request, shared=shared)
-            self._gates[key] = gate
-            task = asyncio.ensure_future(self._decide_gate(gate))
+            if mode == PAGE and self.book.leading(key, challenge_id(challenge)) is None:
+                # A new episode of this challenge: evidence counts from now on.
+                self.book.scope(key, challenge).reset_window(asyncio.get_running_loop().time())
+            gate = Gate(key, challenge, request, scope=mode)
+            self.book.open(slot, gate)
+            self.stats.inc_value(f"captcha/gate/{mode}")
+            task = asyncio.ensure_future(self._run_gate(gate))
             self._tasks.add(task)
         else:
             self.stats.inc_value("captcha/gate/joined")
-        self.stats.inc_value("captcha/parked")
-        gate.shown[id(request)] = (challenge.kind, challenge.sitekey)
+        gate.shown[id(request)] = shown
+        if moved:
+            gate.waiting.append(request)
+            if id(request) in self._vetoed:
+                self._vetoed[id(request)] = gate
+            return request
         return self._hold(request, gate)
 
     def _hold(self, request: Request, gate: Gate) -> Request:
@@ -264,16 +350,13 @@ class CaptchaMiddleware:
             raise CaptchaDropped("GATE_FAILED", "its captcha gate was not passed", request.url)
 
     def sync_call_stats(self) -> None:
-        totals: dict[str, int] = {}
-        for solver in self._solvers or []:
-            for name, count in solver.stats.items():
-                totals[f"captcha/api_calls/{name}"] = totals.get(f"captcha/api_calls/{name}", 0) + count
-            for code, count in solver.faults.items():
-                totals[f"captcha/backoff/{code}"] = totals.get(f"captcha/backoff/{code}", 0) + count
-        for key, value in totals.items():
-            self.stats.set_value(key, value)
+        if self._pool is not None:
+            for key, value in self._pool.call_stats().items():
+                self.stats.set_value(key, value)
 
-    async def _decide_gate(self, gate: Gate) -> None:
+    # --------------------------------------------------------------- passing
+
+    async def _run_gate(self, gate: Gate) -> None:
         try:
             await self._pass(gate)
         except _Closing:
@@ -284,9 +367,9 @@ class CaptchaMiddleware:
             if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) or rule_for(exc.code).pause_all:
                 # Every request stays parked on the gate until the account works;
                 # then each fetches a fresh page (its parameters are stale by now).
-                if await self.control.hold(exc, gate.solver or self.solvers[0]):
+                if await self.control.hold(exc, gate.solver or self.pool.primary):
                     self._close_gate(gate, proceed=True)
-                    self._reissue(gate.waiting, count_retry=False)
+                    self._reissue(gate.all_waiting())
                 else:
                     self._hand_back(gate)
                 return
@@ -295,50 +378,64 @@ class CaptchaMiddleware:
             logger.exception("Unexpected error while passing a captcha gate")
             self._fail_gate(gate, CaptchaError("INTERNAL_ERROR", repr(exc)), Reaction.RESCHEDULE)
         else:
-            self._close_gate(gate, proceed=True)
-            self.stats.inc_value("captcha/released", len(gate.waiting))
-            self._reissue(gate.waiting, count_retry=False)
+            self._passed(gate)
         finally:
             # (Here rather than a done callback: one object less per pending gate.)
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _pass(self, gate: Gate) -> None:
-        solution = await self._solution(gate)
-        submission = self._submission(gate, solution)
-        if not gate.shared:
+        challenge = gate.challenge
+        for _ in range(EXPIRED_RESOLVES):
+            solution = await self._solution(gate)
+            # A paused crawl posts nothing; the token may not survive the pause.
+            if not await self.control.wait_unpaused():
+                raise _Closing()
+            if not expired(challenge, solution, asyncio.get_running_loop().time()):
+                break
+            self.stats.inc_value("captcha/token_expired")
+            logger.info("Captcha token for %s expired before it could be posted: solving again",
+                        challenge.page_url)
+        else:
+            raise CaptchaError(TOKEN_EXPIRED, f"{EXPIRED_RESOLVES} solutions expired before they could be posted",
+                               Reaction.RESCHEDULE)
+        if gate.scope == REQUEST:
             # The spider asked to get through this form: the submission, with the
             # token, is the follow-up request and its response goes to the callback.
             first = gate.first
             gate.waiting.remove(first)
+            submission = token_post(challenge, solution, first, follow_redirects=True)
             meta = {**first.meta, **submission.meta, META_SWITCH: False}
-            for key in ("dont_redirect", "handle_httpstatus_all"):
-                if key not in first.meta:
-                    meta.pop(key, None)
+            self.stats.inc_value("captcha/released")
             self._crawl(submission.replace(callback=first.callback, errback=first.errback,
                                            cb_kwargs=first.cb_kwargs, meta=meta))
             return
-        response = await self._download(submission)
-        if self._still_challenged(response, gate.challenge):
+        page = gate.scope != SESSION
+        response = await self._download(token_post(challenge, solution, gate.first, follow_redirects=page))
+        if self._still_challenged(response, challenge):
             self.stats.inc_value("captcha/token_rejected")
-            assert gate.solver is not None
-            await gate.solver.report_incorrect(solution)
+            if gate.solver is not None:
+                await gate.solver.report_incorrect(solution)
             raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
                                Reaction.RESCHEDULE)
+        first = gate.first
+        if page and any(r is first for r in gate.waiting):
+            # Where the site sent us after the token is the page: it goes to the request
+            # that showed the challenge (the other requests for this page fetch it again).
+            # (One downloaded outside the scheduler is not waiting here: it fetches
+            # the page itself once the gate is decided.)
+            gate.waiting.remove(first)
+            ticket = secrets.token_hex(8)
+            self._deliveries[ticket] = response
+            self.stats.inc_value("captcha/released")
+            self._reissue([first.replace(meta={**first.meta, META_DELIVER: ticket})], passed=gate)
 
     @staticmethod
     def _still_challenged(response: Response, challenge: Challenge) -> bool:
         if not isinstance(response, TextResponse):
             return False
-        return any(c.blocking and c.kind == challenge.kind
+        return any(c.kind == challenge.kind
                    for c in detect(response.body, url=response.url, status=response.status,
-                                   headers=response.headers))
-
-    def _close_gate(self, gate: Gate, *, proceed: bool) -> None:
-        if self._gates.get(gate.key) is gate:
-            del self._gates[gate.key]
-        for request in gate.waiting:
-            self._vetoed.pop(id(request), None)
-        gate.decide(proceed)
+                                   headers=response.headers, blocking_only=True))
 
     async def _solution(self, gate: Gate) -> Solution:
         challenge = gate.challenge
@@ -350,84 +447,16 @@ class CaptchaMiddleware:
             self.control.close_spider("captcha_budget_exhausted")
             raise _Closing()
         try:
-            solution = await self._solve(gate)
+            solution, gate.solver = await self.pool.solve(challenge)
+        except CaptchaError as exc:
+            provider = getattr(exc, "provider", None)
+            gate.solver = next((s for s in self.pool.solvers if s.provider == provider), gate.solver)
+            raise
         finally:
             self.sync_call_stats()
-        self.record_solved(gate.first, challenge, solution)
+        gate.solutions += 1
+        self.accounting.record_solved(gate.first, challenge, solution)
         return solution
-
-    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
-        """Stats, the INFO line and the ``captcha_solved`` signal for one solved task."""
-        self.stats.inc_value("captcha/solved")
-        self.stats.inc_value(f"captcha/solved/{challenge.kind}")
-        self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
-        self.stats.max_value("captcha/solve_time/max", solution.elapsed)
-        if solution.cost is not None:
-            self.stats.inc_value("captcha/cost", solution.cost, start=0.0)
-        logger.info(
-            "Solved %s on %s in %.1fs (%d polls%s)", challenge.kind, challenge.page_url,
-            solution.elapsed, solution.polls,
-            f", cost {solution.cost:g}" if solution.cost is not None else "",
-        )
-        self.crawler.signals.send_catch_log(
-            captcha_signals.captcha_solved, request=request, challenge=challenge, solution=solution
-        )
-
-    async def _solve(self, gate: Gate) -> Solution:
-        """Solve with the first provider that can; MISCONFIGURED moves on to the next."""
-        solvers = self.solvers
-        for i in range(len(solvers)):
-            # (An index, not enumerate(): a live iterator per pending solve is
-            # more for the garbage collector to walk.)
-            solver = gate.solver = solvers[i]
-            try:
-                return await solver.solve(gate.challenge)
-            except CaptchaError as exc:
-                rule = rule_for(exc.code)
-                last = i == len(solvers) - 1
-                if rule.reaction is not Reaction.MISCONFIGURED or rule.pause_all or last:
-                    raise
-                if (solver.provider, exc.code) not in self._warned:
-                    self._warned.add((solver.provider, exc.code))
-                    logger.warning("Captcha provider %s cannot solve %s (%s): trying %s",
-                                   solver.provider, gate.challenge.kind, exc.code, solvers[i + 1].provider)
-                self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
-        raise AssertionError("unreachable: the last provider raises")
-
-    def _submission(self, gate: Gate, solution: Solution) -> Request:
-        challenge, first = gate.challenge, gate.first
-        form = challenge.form
-        if form is None or not challenge.response_fields:
-            raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
-                               Reaction.DROP)
-        page, target = urlsplit(challenge.page_url), urlsplit(form.action)
-        if (page.scheme, page.hostname, page.port) != (target.scheme, target.hostname, target.port):
-            # A token is only ever sent to the origin that showed the challenge.
-            raise CaptchaError(CROSS_ORIGIN_SUBMIT, f"the form posts to {target.netloc}, not {page.netloc}",
-                               Reaction.DROP)
-        fields = challenge.response_fields
-        formdata = [(k, v) for k, v in form.fields if k not in fields] + [(name, solution.token) for name in fields]
-        meta = {
-            META_SWITCH: False,
-            "dont_redirect": True,
-            # A token is single use: posting it again cannot succeed.
-            "dont_retry": True,
-            "handle_httpstatus_all": True,
-            "dont_cache": True,
-            # Where robots.txt itself is behind the gate, RobotsTxtMiddleware would
-            # hold this post until robots.txt arrives, which waits for this post.
-            "dont_obey_robotstxt": True,
-        }
-        for key in ("cookiejar", "proxy", "download_slot"):
-            if key in first.meta:
-                meta[key] = first.meta[key]
-        headers = {"Referer": challenge.page_url}
-        if solution.user_agent:
-            headers["User-Agent"] = solution.user_agent
-        return FormRequest(
-            form.action, method=form.method, formdata=formdata, headers=headers, meta=meta,
-            dont_filter=True, priority=first.priority,
-        )
 
     async def _download(self, request: Request) -> Response:
         engine = self.crawler.engine
@@ -437,11 +466,39 @@ class CaptchaMiddleware:
 
     # ------------------------------------------------------------- outcomes
 
-    def _reissue(self, requests: list[Request], *, count_retry: bool) -> None:
+    def _close_gate(self, gate: Gate, *, proceed: bool) -> None:
+        self.book.close(gate)
+        for request in gate.all_waiting():
+            self._vetoed.pop(id(request), None)
+        gate.decide(proceed)
+
+    def _passed(self, gate: Gate) -> None:
+        self._close_gate(gate, proceed=True)
+        if gate.scope != REQUEST:
+            # Until a page on this host comes back clean, this pass cleared nothing.
+            fruitless = (gate.key, gate.cid)
+            self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
+        if gate.scope == SESSION:
+            self.book.scope(gate.key, gate.challenge).passed()
+        released = gate.all_waiting()
+        self.stats.inc_value("captcha/released", len(released))
+        self._reissue(gate.waiting, passed=gate)
+        # Other URLs that showed it while its reach was unknown: what they show now
+        # tells whether the pass cleared them (session) or each needs its own (page).
+        self._reissue(gate.tentative, passed=gate, evidence=True)
+
+    def _reissue(self, requests: list[Request], *, count_retry: bool = False, passed: Gate | None = None,
+                 evidence: bool = False, solved: bool = False) -> None:
+        """Send ``requests`` again; ``solved``/``passed``: a solve was paid for them."""
         for request in requests:
             meta = dict(request.meta)
+            meta.pop(META_SENT, None)
             if count_retry:
                 meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
+            if solved or passed is not None:
+                meta[META_SOLVES] = meta.get(META_SOLVES, 0) + 1
+            if passed is not None and (passed.scope == SESSION or evidence):
+                meta[META_AFTER] = list(passed.cid)
             self._crawl(request.replace(dont_filter=True, meta=meta))
 
     def _crawl(self, request: Request) -> None:
@@ -454,12 +511,12 @@ class CaptchaMiddleware:
     def _fail_gate(self, gate: Gate, exc: CaptchaError, reaction: Reaction) -> None:
         self._close_gate(gate, proceed=False)
         met, others = gate.split(exc)
-        self._fail(met, exc, reaction)
+        self._fail(met, exc, reaction, solved=gate.solutions > 0)
         if others:
             self.stats.inc_value("captcha/gate/refetched", len(others))
-            self._reissue(others, count_retry=False)
+            self._reissue(others)
 
-    def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction) -> None:
+    def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction, *, solved: bool = False) -> None:
         if reaction is Reaction.MISCONFIGURED and exc.code not in self._warned:
             self._warned.add(exc.code)
             logger.error("Captcha configuration problem %s: %s. %s", exc.code, exc.description,
@@ -471,37 +528,34 @@ class CaptchaMiddleware:
         if retry:
             self.stats.inc_value(f"captcha/rescheduled/{exc.code}", len(retry))
             logger.info("Captcha %s: rescheduling %d request(s)", exc.code, len(retry))
-            self._reissue(retry, count_retry=True)
+            self._reissue(retry, count_retry=True, solved=solved)
         for request in drop:
             reason = self.announce_drop(request, exc, reaction)
             meta = {**request.meta, META_DROP: [exc.code, reason]}
             self._crawl(request.replace(dont_filter=True, meta=meta))
 
+    def _drop_now(self, request: Request, exc: CaptchaError) -> CaptchaDropped:
+        reason = self.announce_drop(request, exc, Reaction.DROP)
+        return CaptchaDropped(exc.code, reason, request.url)
+
     def retries_left(self, request: Request) -> bool:
-        """Whether a RESCHEDULE may send ``request`` again (``CAPTCHA_MAX_RETRIES``)."""
-        return request.meta.get(META_RETRIES, 0) < self.config.max_retries
+        return self.accounting.retries_left(request)
 
     def announce_drop(self, request: Request, exc: CaptchaError, reaction: Reaction) -> str:
-        """Stats, the WARNING line and the signal for a dropped request; the reason given."""
-        reason = exc.description or exc.code
-        if reaction is Reaction.RESCHEDULE:
-            reason = f"{reason} (after {self.config.max_retries} retries)"
-        self.stats.inc_value(f"captcha/dropped/{exc.code}")
-        logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
-        self.crawler.signals.send_catch_log(
-            captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
-        )
-        return reason
+        return self.accounting.announce_drop(request, exc, reaction)
+
+    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
+        self.accounting.record_solved(request, challenge, solution)
 
     def _hand_back(self, gate: Gate) -> None:
         """Closing while paused: the gate's requests go back to the scheduler (and JOBDIR)."""
-        waiting = list(gate.waiting)
-        gate.waiting.clear()
+        waiting = gate.all_waiting()
+        gate.waiting, gate.tentative = [], []
         self._close_gate(gate, proceed=False)
         if waiting:
             self.stats.inc_value("captcha/handed_back", len(waiting))
-            self._reissue(waiting, count_retry=False)
+            self._reissue(waiting)
 
     def _hand_back_all(self) -> None:
-        for gate in list(self._gates.values()):
+        for gate in self.book:
             self._hand_back(gate)

@@ -112,6 +112,8 @@ class Solution:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     elapsed: float = 0.0
     polls: int = 0
+    #: Event-loop time the solution arrived (tokens expire from then on).
+    received: float = 0.0
 
 
 class Secret:

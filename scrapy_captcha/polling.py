@@ -1,45 +1,61 @@
-"""When to ask for a task's result: learned per task kind, so a solve costs few polls.
+"""When to ask for a task's result: a grid of polls anchored where tasks become ready.
 
-The official SDKs poll on a fixed timer from the start (1-10 s), so a 10 s
-solve costs them 4-11 getTaskResult calls. Here the first poll goes where this
-crawl has seen tasks of that kind become ready, and later polls follow the
-provider's minimum interval.
+The service says only "ready" or "processing", so a task's ready time is known
+by bounds: a miss at age ``a`` says "later than a", a hit says "by a". Two rules
+decide every poll of a task:
 
-The service says only "ready" or "processing", so the ready time is known by
-bounds: a miss at t says "later than t", a hit at t says "by t". Per task kind
-the planner keeps the latest miss (``lo``) and the earliest first-poll hit
-(``hi``), and probes between them — three quarters of the way up, since a miss
-costs a whole poll interval and a late hit only the gap, and one task at a time
-— until they are within ``margin``; then it polls at ``hi``, just above the
-ready time. A seed that was too late is found by stepping down from it in
-doubling steps. Every
-``probe_every`` hits in a row it widens the bracket downwards again, so a
-service that got faster is noticed; a service that got slower shows up as a
-miss and moves the bracket up.
+* **Latency first.** A task is polled on a grid whose step is the provider's
+  minimum interval, from its first poll on. A task that is ready earlier than
+  expected therefore waits at most one interval, whatever was learned (the
+  official SDKs' fixed timers give the same bound, for more polls).
+* **Few polls.** The grid's phase is learned per task kind: it is anchored just
+  above the ready time of recent tasks, and the first poll is the lowest grid
+  point at or above the provider's floor. On a steady 10 s workload with a 3 s
+  interval that is polls at about 4, 7 and 10 s: the last one lands on the
+  ready time.
+
+What is known is a *bracket* (L, H]: the latest miss and the earliest hit of
+the recent tasks that agree with each other. When a new task disagrees (the
+service got faster or slower) the bracket starts again from it, so a shift is
+followed at the next task. A wide bracket is narrowed by probing: a task puts
+its anchor in the middle of the widest part of the bracket that no probe under
+way covers yet (so concurrent tasks split it between them). A probe that misses
+costs that task up to an interval, so probes are made only while the bracket
+is wider than ``interval / PROBE_RATIO`` (and, rarely, to notice a service
+that got a little faster).
+
+Tasks of a kind that is not yet known ("cold") get phases spread evenly over
+one interval, so a burst of concurrent first tasks learns the ready time to a
+fraction of an interval at once. Beyond :attr:`PollPlanner.scouts` cold tasks at
+once, the others wait for the first answer instead of polling in the dark: a
+burst of thousands would otherwise poll the service on every grid point.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+
+#: A probe is made while the bracket is wider than ``interval / PROBE_RATIO``.
+#: Five concurrent cold tasks learn the ready time to interval/5: no probe then,
+#: because a probe that misses costs a whole interval.
+PROBE_RATIO = 4.5
+#: Poll this far above the earliest hit (a fraction of the interval:
+#: 3 s: 0.03 s), against jitter in the service's and the network's timing.
+SAFETY = 1 / 100
+#: Every so many anchored tasks in a row, one probe (the service may have got faster).
+REPROBE_EVERY = 50
 
 
 @dataclass
-class _Bracket:
-    lo: float | None = None
-    hi: float | None = None
-    hits: int = 0
-    #: Recent ready-time estimates (a miss-and-hit's midpoint, or a hit's moment).
-    recent: list[float] = field(default_factory=list)
-    #: A task of this kind has been seen still processing at its first poll.
-    missed: bool = False
-    #: ``lo`` is a real miss (not a step a descent wants to try).
-    lo_seen: bool = False
-    #: Probe points handed out and not yet observed: one probe at a time, so
-    #: concurrent tasks do not all pay for the same experiment.
-    outstanding: list[float] = field(default_factory=list)
-    #: A re-probe below ``hi`` is under way, started from ``probe_from`` with ``width``.
-    probe_from: float | None = None
-    width: float = 0.0
+class _Kind:
+    #: Recent (lo, hi] brackets of single tasks, newest last; lo is None when the
+    #: task's first poll hit.
+    recent: deque[tuple[float | None, float]] = field(default_factory=lambda: deque(maxlen=20))
+    #: Anchors of the probes under way.
+    probes: list[float] = field(default_factory=list)
+    anchored: int = 0
+    solves: int = 0
 
 
 @dataclass
@@ -47,104 +63,82 @@ class PollPlanner:
     #: The provider's floor for the first poll, and its minimum interval between polls.
     min_first: float
     interval: float
-    #: Typical solve seconds per kind, before anything is learned.
-    seeds: dict[str, float] = field(default_factory=dict)
-    margin: float = 0.15
-    probe_every: int = 50
-    #: How many recent ready times decide whether the workload is steady or spread.
-    window: int = 20
-    _brackets: dict[str, _Bracket] = field(default_factory=dict)
+    #: Cold tasks of one kind that poll before anything is known; the rest wait.
+    scouts: int = 10
+    _kinds: dict[str, _Kind] = field(default_factory=dict)
 
-    def first_poll(self, kind: str) -> float:
-        first, probe = self._first_poll(kind)
-        b = self._brackets.get(kind)
-        if b is None or len(b.recent) < 5:
-            # Cold start: one slow first task must not set the plan for all that follow.
-            first = min(first, self.seeds.get(kind, self.min_first))
-        first = max(self.min_first, first)
-        if probe and b is not None:
-            b.outstanding.append(first)
-        return first
+    # ----------------------------------------------------------- knowledge
 
-    def _first_poll(self, kind: str) -> tuple[float, bool]:
-        """(seconds, whether it is a probe below the safe estimate)."""
-        b = self._brackets.get(kind)
-        spread = self._spread_quantile(b)
-        if spread is not None:
-            # Ready times vary more than two poll intervals: start at their low end
-            # (a 10th percentile) and follow the provider's interval from there.
-            return spread, False
-        if b is None or b.hi is None:
-            guess = self.seeds.get(kind, self.min_first)
-            if b is not None and b.lo is not None:
-                guess = max(guess, b.lo + self.margin)
-            return guess, False
-        if b.lo is not None and b.hi - b.lo > 2 * self.margin and not b.outstanding:
-            if not b.lo_seen:
-                return b.lo, True  # a descent step: try it as it is
-            # A miss costs a whole poll interval, a late hit only the gap: lean to the safe side.
-            return b.lo + 0.75 * (b.hi - b.lo), True
-        return b.hi, False
-
-    def _spread_quantile(self, b: _Bracket | None) -> float | None:
-        if b is None or len(b.recent) < 5:
+    def bracket(self, kind: str) -> tuple[float | None, float] | None:
+        """(L, H] from the newest run of tasks that agree; None when nothing is known."""
+        k = self._kinds.get(kind)
+        if k is None or not k.recent:
             return None
-        ordered = sorted(b.recent)
-        low, high = ordered[len(ordered) // 10], ordered[(len(ordered) * 9) // 10]
-        return low if high - low > 2 * self.interval else None
+        lo: float | None = None
+        hi = float("inf")
+        for a, b in reversed(k.recent):
+            new_lo = lo if a is None else (a if lo is None else max(lo, a))
+            new_hi = min(hi, b)
+            if new_lo is not None and new_lo >= new_hi:
+                break  # older tasks disagree: the service changed since
+            lo, hi = new_lo, new_hi
+        return lo, hi
 
-    def observe(self, kind: str, first_poll: float, found_at: float, last_miss: float | None) -> None:
-        """A finished task: its first poll went at ``first_poll`` s, it was found
-        ready at ``found_at`` s, and was last seen processing at ``last_miss`` s."""
-        b = self._brackets.setdefault(kind, _Bracket(width=3 * self.margin))
-        if first_poll in b.outstanding:
-            b.outstanding.remove(first_poll)
-        # A hit says only "ready by then": count it an interval earlier, or the low
-        # percentile would confirm itself and never walk down.
-        sample = max(self.min_first, found_at - self.interval) if last_miss is None else (last_miss + found_at) / 2
-        b.recent = (b.recent + [sample])[-self.window:]
-        if last_miss is None:
-            b.hi = first_poll if b.hi is None else min(b.hi, first_poll)
-            b.hits += 1
-        elif b.hi is not None and found_at > b.hi + 2 * self.interval:
-            pass  # one much slower task says little about the rest (the spread check sees it)
-        else:
-            b.hits = 0
-            b.missed = b.lo_seen = True
-            b.lo = last_miss
-            if b.hi is None or b.hi <= last_miss:
-                b.hi = found_at
-        if b.lo is not None and b.hi is not None and b.lo >= b.hi:
-            # A hit below an older miss (jitter, or tasks planned before the bracket
-            # moved): the newer hit wins; the bracket is closed around it.
-            b.lo, b.lo_seen = b.hi - self.margin, True
-        if last_miss is None and not b.missed and b.probe_from is None and b.hi is not None:
-            # Never seen a miss: the seed may be too late. Step down, doubling the
-            # step while it keeps hitting (see the probe below).
-            b.probe_from, b.width = b.hi, 3 * self.margin
-            b.lo, b.lo_seen = max(self.min_first, b.hi - b.width), False
-            if b.lo >= b.hi:
-                b.lo, b.probe_from = None, None
-            return
-        converged = b.hi is not None and (b.lo is None or b.hi - b.lo <= 2 * self.margin)
-        if converged and b.probe_from is not None:
-            # The probe is over. Found the service faster? Step further down at once.
-            faster = b.hi <= b.probe_from - b.width / 2
-            b.probe_from = None
-            b.hits = 0
-            if faster:
-                b.width = min(b.width * 2, b.hi / 2)
-                b.probe_from = b.hi
-                b.lo, b.lo_seen = max(self.min_first, b.hi - b.width), False
-                if b.lo >= b.hi:
-                    b.lo, b.probe_from = None, None
-            else:
-                b.width = 3 * self.margin
-        elif converged and b.hits >= self.probe_every and b.hi is not None:
-            b.hits = 0
-            b.probe_from = b.hi
-            b.lo, b.lo_seen = max(self.min_first, b.hi - b.width), False
+    def known(self, kind: str) -> bool:
+        k = self._kinds.get(kind)
+        return k is not None and bool(k.recent)
 
     def estimate(self, kind: str) -> float | None:
-        b = self._brackets.get(kind)
-        return None if b is None else b.hi
+        """Seconds after creation by which a task of ``kind`` is expected ready."""
+        b = self.bracket(kind)
+        return None if b is None else b[1]
+
+    # ------------------------------------------------------------ planning
+
+    def first_poll(self, kind: str, cohort_size: int = 1, index: int = 0) -> tuple[float, float | None]:
+        """(age of a new task's first poll, the probe's anchor if the task is a probe).
+
+        ``cohort_size``/``index``: for a cold kind, this task is number ``index``
+        of ``cohort_size`` cold tasks planned together (phases spread evenly).
+        """
+        k = self._kinds.setdefault(kind, _Kind())
+        b = self.bracket(kind)
+        if b is None:
+            return self.min_first + self.interval * (index % max(1, cohort_size)) / max(1, cohort_size), None
+        lo, hi = b
+        floor = self.min_first if lo is None else max(lo, self.min_first)
+        width = hi - floor
+        if width > self.interval / PROBE_RATIO or (
+                width > 2 * SAFETY * self.interval and k.anchored >= REPROBE_EVERY and not k.probes):
+            # The middle of the widest stretch of the bracket no probe under way covers.
+            points = sorted([floor, hi] + [p for p in k.probes if floor < p < hi])
+            gap, start = max((b - a, a) for a, b in zip(points, points[1:]))
+            if gap > 2 * SAFETY * self.interval:
+                probe = start + gap / 2
+                k.probes.append(probe)
+                k.anchored = 0
+                return self.lowest_grid_point(probe), probe
+        k.anchored += 1
+        # At the floor already: nothing earlier can be asked.
+        anchor = self.min_first if hi <= self.min_first else hi + SAFETY * self.interval
+        return self.lowest_grid_point(anchor), None
+
+    def lowest_grid_point(self, anchor: float) -> float:
+        """The first poll of a grid through ``anchor`` that starts at or above the floor."""
+        if anchor <= self.min_first:
+            return self.min_first
+        steps = int((anchor - self.min_first) // self.interval)
+        return anchor - steps * self.interval
+
+    def observe(self, kind: str, last_miss: float | None, hit: float, probe: float | None = None) -> None:
+        """A finished task: last seen processing at age ``last_miss``, ready at age ``hit``."""
+        k = self._kinds.setdefault(kind, _Kind())
+        self.abandon(kind, probe)
+        k.solves += 1
+        k.recent.append((last_miss, hit))
+
+    def abandon(self, kind: str, probe: float | None) -> None:
+        """A task ended (answered, failed or timed out): its probe is no longer under way."""
+        k = self._kinds.get(kind)
+        if k is not None and probe is not None and probe in k.probes:
+            k.probes.remove(probe)

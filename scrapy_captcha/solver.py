@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 from typing import Any, Awaitable, Callable, TypeVar
 
-from .model import CaptchaError, Challenge, Reaction, Secret, ServiceError, Solution
+from .model import CaptchaError, Challenge, Identity, Reaction, Secret, ServiceError, Solution
+from .poller import Poller
 from .polling import PollPlanner
 from .service import protocol
 from .service.errors import SOLVE_TIMEOUT, rule_for
@@ -63,8 +65,9 @@ class Solver:
             # Slow enough that a task never meets the service's 120-poll cap before our timeout.
             interval=max(self.preset.poll_interval if poll_interval is None else float(poll_interval),
                          self.timeout / (self.preset.max_polls - 10)),
-            seeds=dict(self.preset.typical_solve),
         )
+        self.poller = Poller(self.planner, self._poll_once, max_polls=self.preset.max_polls,
+                             on_timeout=self._timed_out, on_too_many=self._too_many_polls)
         self.transport = Transport(self.api_url, timeout=call_timeout)
         self._sleep = sleep
         #: Multiplies every delay the service states (3 s no-slot, 5 min cooldown...):
@@ -88,17 +91,17 @@ class Solver:
 
     # ------------------------------------------------------------------ API
 
-    async def solve(self, challenge: Challenge) -> Solution:
+    async def solve(self, challenge: Challenge, identity: Identity | None = None) -> Solution:
         """Submit ``challenge`` and wait for its solution.
+
+        ``identity``: the crawl's proxy and user agent, for kinds whose token or
+        clearance is bound to them (the task goes out as the proxy variant).
 
         Raises :class:`ServiceError` / :class:`TransportFault` whose ``reaction``
         says what the caller should do; ``SOLVE_TIMEOUT`` when the task is not
         solved ``timeout`` s after it got a slot (time queued behind
         ``max_concurrent_tasks`` is ours, not the service's, and does not count).
         """
-        # Thousands of solves wait at once. What a waiting one keeps alive is what
-        # every full garbage collection walks, so this is one flat coroutine whose
-        # only timer is its sleep (no wait_for task, no timeout handle).
         loop = asyncio.get_running_loop()
         # Services count a task against their limit from create to done.
         await self.limiter.acquire()
@@ -109,48 +112,28 @@ class Solver:
                 protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id),
                 protocol.parse_create_task, create=True, deadline=deadline,
             )
-            created = loop.time()
             self.stats["create"] += 1
             polls = 0
             if solution is None:
-                kind = protocol.variant(challenge)
-                first = self.planner.first_poll(kind)
-                last_miss: float | None = None
-                wait = first
-                while True:
-                    # The last poll lands on the deadline: a task ready just then is not wasted.
-                    await self._sleep(max(0.0, min(wait, deadline - loop.time())))
-                    polls += 1
-                    self.stats["poll"] += 1
-                    asked = loop.time() - created
-                    solution = await self._with_backoff(
-                        protocol.task_result_call(self._key.reveal(), task_id),
-                        protocol.parse_task_result, task_id, deadline=deadline,
-                    )
-                    if solution is not None:
-                        self.planner.observe(kind, first, asked, last_miss)
-                        break
-                    last_miss = asked
-                    if loop.time() >= deadline:
-                        raise self._timed_out()
-                    if polls >= self.preset.max_polls:
-                        raise ServiceError(
-                            "ERROR_TASK_TIMEOUT", f"still processing after {polls} polls",
-                            rule_for("ERROR_TASK_TIMEOUT").reaction,
-                        )
-                    wait = self.planner.interval
+                # One future per waiting task; the poller's heap keeps the time.
+                solution, polls = await self.poller.wait(task_id, protocol.variant(challenge), loop.time(),
+                                                          deadline)
         finally:
             self.limiter.release()
         self.limiter.succeeded()
-        return Solution(
-            token=solution.token,
-            task_id=solution.task_id,
-            cost=solution.cost,
-            user_agent=solution.user_agent,
-            raw=solution.raw,
-            elapsed=loop.time() - started,
-            polls=polls,
+        return dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls,
+                                   received=loop.time())
+
+    async def _poll_once(self, task_id: Any, deadline: float) -> Solution | None:
+        self.stats["poll"] += 1
+        return await self._with_backoff(
+            protocol.task_result_call(self._key.reveal(), task_id), protocol.parse_task_result, task_id,
+            deadline=deadline,
         )
+
+    def _too_many_polls(self, polls: int) -> ServiceError:
+        return ServiceError("ERROR_TASK_TIMEOUT", f"still processing after {polls} polls",
+                            rule_for("ERROR_TASK_TIMEOUT").reaction)
 
     def _timed_out(self) -> ServiceError:
         return ServiceError(SOLVE_TIMEOUT, f"not solved within {self.timeout:g}s",
@@ -175,6 +158,7 @@ class Solver:
         return True
 
     async def close(self) -> None:
+        await self.poller.close()
         await self.transport.close()
 
     async def __aenter__(self) -> Solver:

@@ -6,6 +6,15 @@ tag, a noscript fallback. ``POST /captcha/verify`` checks the token the way
 siteverify does and sets a session cookie good for ``session_pages`` pages
 (0 = the whole visit).
 
+Site shapes (config), for crawls that must learn a gate's scope:
+
+- ``session_gate`` (default True): the interstitial stands in front of every
+  catalog page until passed; ``gate_after: N`` starts it only after the
+  site's N-th request (as rate limits do), and a pass lifts it.
+- ``page_gated_items``: item pages that each carry their own captcha, whatever
+  the session: a pass for one page is a pass for that page only.
+- ``/search/{n}``: every search page carries its own captcha (another sitekey).
+
 Control: ``GET/POST /_sandbox/site`` (config), ``GET /_sandbox/site/state``.
 """
 
@@ -20,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from . import browser_pages
-from .tokens import DEMO_SECRET, DEMO_SITEKEY, TokenAuthority
+from .tokens import DEMO_KEYS, DEMO_SECRET, DEMO_SITEKEY, DEMO_SITEKEY_2, TokenAuthority
 
 SESSION_COOKIE = "sbx_session"
 #: A well-formed key that no demo site registered.
@@ -39,6 +48,9 @@ def default_site_config() -> dict[str, Any]:
         # Items whose page always shows a widget with a key Google does not know
         # (a broken page): solving it can only fail with ERROR_RECAPTCHA_INVALID_SITEKEY.
         "bad_key_items": [],
+        "session_gate": True,
+        "gate_after": 0,
+        "page_gated_items": [],
     }
 
 
@@ -47,8 +59,11 @@ class SiteState:
     authority: TokenAuthority
     config: dict[str, Any] = field(default_factory=default_site_config)
     sessions: dict[str, int] = field(default_factory=dict)  # id -> pages left (-1 = unlimited)
+    #: pass id -> paths passed (page-gated pages).
+    page_passes: dict[str, set[str]] = field(default_factory=dict)
     counters: dict[str, int] = field(
-        default_factory=lambda: {"pages": 0, "gates": 0, "verified": 0, "refused": 0}
+        default_factory=lambda: {"pages": 0, "gates": 0, "page_gates": 0, "verified": 0, "refused": 0,
+                                 "requests": 0}
     )
     #: Every token the browser pages verified (see browser_pages.py).
     browser_log: list[dict[str, Any]] = field(default_factory=list)
@@ -86,13 +101,16 @@ function onSubmit(t) {{ document.getElementById('captcha-form').submit(); }}</sc
 <h1>One more step</h1>
 <p>Please complete the security check to access <b>{host}</b>.</p>{error}
 <form id="captcha-form" action="/captcha/verify" method="POST">
-<input type="hidden" name="continue" value="{path}">
+<input type="hidden" name="continue" value="{path}">{scope_field}
 {widget}
 <noscript><iframe src="https://www.google.com/recaptcha/api/fallback?k={key}" frameborder="0"
  scrolling="no" style="width: 302px; height:422px;"></iframe>
 <textarea id="g-recaptcha-response" name="g-recaptcha-response" class="g-recaptcha-response"></textarea></noscript>
 </form>
 <p class="ray">Ray ID: {ray}</p></div></body></html>"""
+
+
+PASS_COOKIE = "sbx_pass"
 
 
 _VENDOR_PAGES: dict[str, tuple[int, dict[str, str], str]] = {
@@ -111,8 +129,9 @@ _VENDOR_PAGES: dict[str, tuple[int, dict[str, str], str]] = {
 
 
 def build_app(state: SiteState) -> web.Application:
-    def gate(host: str, path: str, error: str = "", sitekey: str | None = None) -> web.Response:
-        state.counters["gates"] += 1
+    def gate(host: str, path: str, error: str = "", sitekey: str | None = None, page_only: bool = False) -> web.Response:
+        if not page_only:
+            state.counters["gates"] += 1
         cfg = state.config
         variant = cfg["gate_variant"] if cfg["gate_variant"] in _GATE_WIDGET else "checkbox"
         key = html.escape(sitekey or cfg["sitekey"])
@@ -122,10 +141,24 @@ def build_app(state: SiteState) -> web.Application:
             error=f'\n<p class="error">{html.escape(error)}</p>' if error else "",
             path=html.escape(path),
             widget=_GATE_WIDGET[variant].format(key=key),
+            scope_field='\n<input type="hidden" name="scope" value="page">' if page_only else "",
             key=key,
             ray=secrets.token_hex(8),
         )
         return web.Response(status=int(cfg["gate_status"]), text=body, content_type="text/html")
+
+    def page_gated(path: str) -> str | None:
+        """The sitekey a page-gated path shows, or None."""
+        if path.startswith("/search/"):
+            return DEMO_SITEKEY_2
+        parts = path.split("/")
+        if len(parts) == 3 and parts[1] == "item" and parts[2].isdigit() and \
+                int(parts[2]) in state.config["page_gated_items"]:
+            return state.config["sitekey"]
+        return None
+
+    def page_passed(request: web.Request, path: str) -> bool:
+        return path in state.page_passes.get(request.cookies.get(PASS_COOKIE, ""), ())
 
     def admitted(request: web.Request) -> bool:
         sid = request.cookies.get(SESSION_COOKIE)
@@ -149,10 +182,16 @@ def build_app(state: SiteState) -> web.Application:
             # Pages outside the gate, for crawls that mix gated and plain pages.
             state.counters["pages"] += 1
             return await handler(request)
+        state.counters["requests"] += 1
         if request.match_info.get("i") and int(request.match_info["i"]) in state.config["bad_key_items"]:
             return gate(request.host, request.path_qs, sitekey=BAD_SITEKEY)
-        if not admitted(request):
+        cfg = state.config
+        if cfg["session_gate"] and state.counters["requests"] > int(cfg["gate_after"]) and not admitted(request):
             return gate(request.host, request.path_qs)
+        own_key = page_gated(request.path)
+        if own_key is not None and not page_passed(request, request.path):
+            state.counters["page_gates"] += 1
+            return gate(request.host, request.path_qs, sitekey=own_key, page_only=True)
         state.counters["pages"] += 1
         return await handler(request)
 
@@ -186,6 +225,11 @@ def build_app(state: SiteState) -> web.Application:
             f'<article class="item" data-id="{i}"><h1>{html.escape(data["name"])}</h1>'
             f'<p class="price">{data["price"]}</p><p class="sku">{data["sku"]}</p></article>',
         )
+
+    async def search(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        return page(f"Search {n}", f'<section class="results" data-n="{n}"><h1>Results for query {n}</h1>'
+                    f'<ol><li>Sandbox item {n:03d}</li></ol></section>')
 
     async def open_page(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])
@@ -226,11 +270,22 @@ def build_app(state: SiteState) -> web.Application:
         target = str(form.get("continue", "/"))
         if not target.startswith("/") or target.startswith("//"):
             target = "/"  # no open redirect
-        result = state.authority.siteverify(DEMO_SECRET, token, request.url.host or "")
+        path = target.split("?", 1)[0]
+        own_key = page_gated(path) if form.get("scope") == "page" else None
+        secret = DEMO_KEYS[own_key] if own_key in DEMO_KEYS else DEMO_SECRET
+        result = state.authority.siteverify(secret, token, request.url.host or "")
         if not result.get("success"):
             state.counters["refused"] += 1
-            return gate(request.host, target, "The verification failed: " + ", ".join(map(str, result["error-codes"])))
+            return gate(request.host, target, "The verification failed: " + ", ".join(map(str, result["error-codes"])),
+                        sitekey=own_key, page_only=own_key is not None)
         state.counters["verified"] += 1
+        if own_key is not None:
+            # A page's own captcha: a pass for that page, not a session.
+            pass_id = request.cookies.get(PASS_COOKIE) or secrets.token_urlsafe(16)
+            state.page_passes.setdefault(pass_id, set()).add(path)
+            response = web.HTTPFound(target)
+            response.set_cookie(PASS_COOKIE, pass_id, httponly=True, samesite="Lax", path="/")
+            raise response
         sid = secrets.token_urlsafe(16)
         pages = int(state.config["session_pages"])
         state.sessions[sid] = pages if pages > 0 else -1
@@ -249,6 +304,7 @@ def build_app(state: SiteState) -> web.Application:
     async def control_reset(request: web.Request) -> web.Response:
         state.config = {**default_site_config(), **(await request.json() if request.can_read_body else {})}
         state.sessions.clear()
+        state.page_passes.clear()
         state.browser_log.clear()
         for key in state.counters:
             state.counters[key] = 0
@@ -259,6 +315,7 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get(r"/catalog/{n:\d+}", catalog)
     app.router.add_get(r"/item/{i:\d+}", item)
     app.router.add_get(r"/open/{n:\d+}", open_page)
+    app.router.add_get(r"/search/{n:\d+}", search)
     browser_pages.add_routes(app, state)
     app.router.add_get("/challenge/{vendor}", vendor_challenge)
     app.router.add_get(r"/form/{n:\d+}", comment_form)

@@ -19,6 +19,8 @@ SOLVE_TIMEOUT = "SOLVE_TIMEOUT"  # CAPTCHA_SOLVE_TIMEOUT elapsed
 TOKEN_REJECTED = "TOKEN_REJECTED"  # the site showed the challenge again
 NO_SUBMIT_PATH = "NO_SUBMIT_PATH"  # nowhere to put the token
 CROSS_ORIGIN_SUBMIT = "CROSS_ORIGIN_SUBMIT"  # the form posts the token to another origin
+CHALLENGE_LOOP = "CHALLENGE_LOOP"  # the same challenge keeps coming back after passes
+TOKEN_EXPIRED = "TOKEN_EXPIRED"  # solutions kept expiring before they could be posted
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ RULES: dict[str, Rule] = {
     "ERROR_UNKNOW_450x450_QUESTION": _DROP,  # sic
     "ERROR_TASK_CANCELED": _DROP,
     NO_SUBMIT_PATH: _DROP,
+    CHALLENGE_LOOP: _DROP,
+    TOKEN_EXPIRED: _RESCHEDULE,
     CROSS_ORIGIN_SUBMIT: _DROP,
     "ERROR_PROXY_BANNED": Rule(Reaction.DROP, proxyless_retry=True),
     "ERROR_BAD_PROXY": Rule(Reaction.DROP, proxyless_retry=True),

@@ -1,0 +1,58 @@
+"""Where every request that met a captcha ends: stats, log lines and signals.
+
+Shared by the HTTP gates (``middleware.py``) and the in-page solves
+(``in_page.py``), so both paths count the same way and neither imports the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy import Request
+
+from . import signals as captcha_signals
+from .meta import META_RETRIES
+from .model import CaptchaError, Challenge, Reaction, Solution
+
+logger = logging.getLogger("scrapy_captcha.middleware")
+
+
+class Accounting:
+    def __init__(self, crawler: Any, max_retries: int):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.max_retries = max_retries
+
+    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
+        """Stats, the INFO line and the ``captcha_solved`` signal for one solved task."""
+        self.stats.inc_value("captcha/solved")
+        self.stats.inc_value(f"captcha/solved/{challenge.kind}")
+        self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
+        self.stats.max_value("captcha/solve_time/max", solution.elapsed)
+        if solution.cost is not None:
+            self.stats.inc_value("captcha/cost", solution.cost, start=0.0)
+        logger.info(
+            "Solved %s on %s in %.1fs (%d polls%s)", challenge.kind, challenge.page_url,
+            solution.elapsed, solution.polls,
+            f", cost {solution.cost:g}" if solution.cost is not None else "",
+        )
+        self.crawler.signals.send_catch_log(
+            captcha_signals.captcha_solved, request=request, challenge=challenge, solution=solution
+        )
+
+    def retries_left(self, request: Request) -> bool:
+        """Whether a RESCHEDULE may send ``request`` again (``CAPTCHA_MAX_RETRIES``)."""
+        return int(request.meta.get(META_RETRIES, 0)) < self.max_retries
+
+    def announce_drop(self, request: Request, exc: CaptchaError, reaction: Reaction) -> str:
+        """Stats, the WARNING line and the signal for a dropped request; the reason given."""
+        reason = exc.description or exc.code
+        if reaction is Reaction.RESCHEDULE:
+            reason = f"{reason} (after {self.max_retries} retries)"
+        self.stats.inc_value(f"captcha/dropped/{exc.code}")
+        logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
+        self.crawler.signals.send_catch_log(
+            captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason
+        )
+        return reason
