@@ -53,6 +53,10 @@ CLEARANCE_KINDS = frozenset({"cloudflare_challenge", "datadome", "aws_waf"})
 #: Distinct other URLs that must show the challenge, none clean, before a key
 #: is taken as session-gated.
 SESSION_EVIDENCE = 3
+#: While a session gate holds its key back, one held request at a time goes out
+#: anyway as a probe (the first at once, the next after 1, 2, 4 s...), up to this
+#: many: a probe that comes back clean shows the gate was not the site's after all.
+MAX_PROBES = 3
 
 
 def gate_key(request: Request) -> GateKey:
@@ -92,6 +96,10 @@ class Gate:
     slot: tuple[Any, ...] = ()
     #: Solutions paid for while passing it.
     solutions: int = 0
+    #: Held-back requests let through as probes, whether one is out, and when the next may go.
+    probes: int = 0
+    probe_out: bool = False
+    next_probe: float = 0.0
     _decided: asyncio.Future[bool] | None = None
 
     @property
@@ -118,6 +126,18 @@ class Gate:
 
     def all_waiting(self) -> list[Request]:
         return self.waiting + self.tentative
+
+    def take_probe(self, now: float) -> bool:
+        """Whether a request held back by this gate may go out now as a probe."""
+        if self.probe_out or self.probes >= MAX_PROBES or now < self.next_probe:
+            return False
+        self.probe_out = True
+        self.probes += 1
+        return True
+
+    def probe_back(self, now: float) -> None:
+        self.probe_out = False
+        self.next_probe = now + 2.0 ** (self.probes - 1)
 
     def split(self, exc: CaptchaError) -> tuple[list[Request], list[Request]]:
         """(requests that share the failure ``exc``, requests to fetch again).
@@ -256,6 +276,15 @@ class GateBook:
         gate.slot = (SESSION, gate.key)
         self.gates[gate.slot] = gate
 
+    def demote(self, gate: Gate) -> None:
+        """A session gate becomes the page gate of the page that showed it first."""
+        if self.gates.get(gate.slot) is gate:
+            del self.gates[gate.slot]
+        gate.scope = PAGE
+        gate.slot = (PAGE, gate.key, gate.url, gate.cid)
+        self.gates[gate.slot] = gate
+        self._pages.setdefault((gate.key, gate.cid), []).insert(0, gate)
+
     # ----------------------------------------------------------- evidence
 
     def evidence(self, key: GateKey, url: str, shown: ChallengeId | None, sent: float) -> list[tuple[Scope, ChallengeId]]:
@@ -263,7 +292,16 @@ class GateBook:
         changed = []
         page = page_of(url)
         for cid, scope in (self.scopes.get(key) or {}).items():
-            if scope.mode == SESSION or sent < scope.epoch:
+            if sent < scope.epoch:
+                continue
+            if scope.mode == SESSION:
+                if shown is None and scope.epoch > float("-inf") and cid[0] not in CLEARANCE_KINDS:
+                    # A page came back clean while the "site's" challenge stood: it is not the site's.
+                    scope.mode = PAGE
+                    scope.needed *= 2
+                    scope.clean += 1
+                    scope.why = "a page sent while it was held as the site's came back clean"
+                    changed.append((scope, cid))
                 continue
             if shown is None:
                 scope.clean += 1

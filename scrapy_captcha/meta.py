@@ -22,3 +22,5 @@ META_SENT = "_captcha_sent"
 META_AFTER = "_captcha_after"
 #: Internal, key of a response (the page behind a page gate) to hand to this request.
 META_DELIVER = "_captcha_deliver"
+#: Internal: a request let through while its host is held back, to see what it gets.
+META_PROBE = "_captcha_probe"

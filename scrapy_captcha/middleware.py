@@ -41,7 +41,16 @@ from .gates import (
     page_of,
 )
 from .in_page import BROWSER_KINDS, InPageSolves
-from .meta import META_AFTER, META_DELIVER, META_DROP, META_SOLVES, META_RETRIES, META_SENT, META_SWITCH
+from .meta import (
+    META_AFTER,
+    META_DELIVER,
+    META_DROP,
+    META_PROBE,
+    META_RETRIES,
+    META_SENT,
+    META_SOLVES,
+    META_SWITCH,
+)
 from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .providers import ProviderPool
 from .service.errors import CHALLENGE_LOOP, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
@@ -146,13 +155,19 @@ class CaptchaMiddleware:
             key = gate_key(request)
             if key in self.book.open_keys:
                 gate = self.book.session_gate(key)
+                now = asyncio.get_running_loop().time()
                 if gate is not None and self.config.hold_back:
-                    # Its host shows a session gate that is being solved: sending it
-                    # now would only fetch the gate page again. It waits, unsent.
-                    self.stats.inc_value("captcha/held_back")
-                    return self._hold(request, gate)
+                    if not gate.take_probe(now):
+                        # Its host shows a session gate that is being solved: sending it
+                        # now would only fetch the gate page again. It waits, unsent.
+                        self.stats.inc_value("captcha/held_back")
+                        return self._hold(request, gate)
+                    # Now and then one goes anyway: if it comes back clean, the gate
+                    # was not the site's, and holding the host back was wrong.
+                    self.stats.inc_value("captcha/gate/probes")
+                    meta[META_PROBE] = True
                 # What comes back says whether the open challenge is the page's or the site's.
-                meta[META_SENT] = asyncio.get_running_loop().time()
+                meta[META_SENT] = now
         return None
 
     def process_response(
@@ -167,6 +182,10 @@ class CaptchaMiddleware:
             blocking_only=switch is not True,
         )
         challenge = self._pick(challenges, switch)
+        if meta.pop(META_PROBE, False):
+            gate = self.book.session_gate(gate_key(request))
+            if gate is not None:
+                gate.probe_back(asyncio.get_running_loop().time())
         if self.book.open_keys or META_AFTER in meta:
             self._evidence(request, response, challenge)
         if self._fruitless and challenge is None:
@@ -267,10 +286,14 @@ class CaptchaMiddleware:
     def _scope_changed(self, key: Any, cid: ChallengeId, mode: str, why: str) -> None:
         self.stats.inc_value(f"captcha/scope/{mode}")
         logger.debug("Captcha scope of %s %s on %s: %s (%s)", cid[0], cid[1], key[0], mode, why)
+        session = self.book.session_gate(key)
+        if mode == PAGE and session is not None and session.cid == cid:
+            self._demote(session)
+            return
         leading = self.book.leading(key, cid)
         if leading is None:
             return
-        if mode == SESSION and self.book.session_gate(key) is None:
+        if mode == SESSION and session is None:
             self.book.promote(leading)
             for request in leading.tentative:
                 leading.waiting.append(request)
@@ -280,6 +303,26 @@ class CaptchaMiddleware:
             for request in tentative:
                 shown = leading.shown.pop(id(request), cid)
                 self._join_or_open(PAGE, key, leading.challenge, request, shown, moved=True)
+
+    def _demote(self, gate: Gate) -> None:
+        """A gate held as the site's is only its page's: the rest of the host goes on."""
+        self.book.demote(gate)
+        waiting, gate.waiting = gate.waiting, []
+        unsent = []
+        for request in waiting:
+            shown = gate.shown.get(id(request))
+            if request is gate.first or page_of(request.url) == gate.url:
+                gate.waiting.append(request)
+            elif shown is None:
+                unsent.append(request)  # held back unsent: it never met the challenge
+            else:
+                gate.shown.pop(id(request), None)
+                self._join_or_open(PAGE, gate.key, gate.challenge, request, shown, moved=True)
+        for request in unsent:
+            self._vetoed.pop(id(request), None)
+        if unsent:
+            self.stats.inc_value("captcha/gate/released_unsent", len(unsent))
+            self._reissue(unsent)
 
     def _loop_verdict(self, request: Request, challenge: Challenge) -> str:
         """Why meeting ``challenge`` again is a loop, or ''."""
@@ -321,7 +364,7 @@ class CaptchaMiddleware:
         slot = self.book.slot(mode, key, challenge, request)
         gate = self.book.get(slot)
         if gate is None:
-            if mode == PAGE and self.book.leading(key, challenge_id(challenge)) is None:
+            if mode == SESSION or self.book.leading(key, challenge_id(challenge)) is None:
                 # A new episode of this challenge: evidence counts from now on.
                 self.book.scope(key, challenge).reset_window(asyncio.get_running_loop().time())
             gate = Gate(key, challenge, request, scope=mode)
