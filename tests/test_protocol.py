@@ -771,3 +771,35 @@ def test_balance_as_string_or_number():
 ])
 def test_parse_set_cookie(text, cookie):
     assert p.parse_set_cookie(text) == cookie
+
+
+# ------------------------------------------------------------------- prices
+# (service/prices.py: the default cost table; kept here beside the shapes it prices)
+
+
+def test_every_offered_variant_has_a_default_price_and_only_those():
+    from scrapy_captcha.service import prices
+
+    for provider, table in prices.PRICES.items():
+        assert set(table) == set(PRESETS[provider].shapes), provider
+        for entry in table.values():
+            assert 0 < entry.usd_per_1000 < 50 and entry.source and entry.basis in ("doc", "list")
+
+
+def test_yescaptcha_points_convert_to_dollars():
+    from scrapy_captcha.service import prices
+
+    # 15 points a NoCaptchaTaskProxyless solve (yc-doc x/joHTAw); 1000 points a yuan.
+    assert prices.points_to_usd(1000) == pytest.approx(prices.USD_PER_CNY)
+    assert prices.price("yescaptcha", "recaptcha_v2").usd_per_1000 == pytest.approx(15 * prices.USD_PER_CNY)
+    assert prices.price("yescaptcha", "recaptcha_v2").basis == "doc"
+
+
+def test_price_lookup_by_kind_takes_the_dearest_variant():
+    from scrapy_captcha.service import prices
+
+    assert prices.price("capmonster", "geetest") == prices.PRICES["capmonster"]["geetest_v3"]
+    assert prices.price("anticaptcha", "cloudflare_challenge").usd_per_1000 == 2.0
+    assert prices.estimate_usd("2captcha", "recaptcha_v2") == pytest.approx(0.00299)
+    assert prices.price("sandbox", "recaptcha_v2") is None
+    assert prices.price("yescaptcha", "datadome") is None
