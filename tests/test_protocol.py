@@ -125,7 +125,8 @@ EXPECTED = {
         "geetest_v4": base("GeeTestTaskProxyLess", None, captchaId=CID),
         "aws_waf": base("AntiAwsWafTaskProxyLess", None, awsKey=AK, awsIv=IV, awsContext=CTX,
                         awsChallengeJS=CJS, awsApiJs=CAPJS),
-        "funcaptcha": NOT_OFFERED, "friendly_captcha": NOT_OFFERED, "mtcaptcha": NOT_OFFERED,
+        "funcaptcha": NOT_OFFERED, "friendly_captcha": NOT_OFFERED,
+        "mtcaptcha": base("MtCaptchaTaskProxyLess", MKEY),  # cs-doc captcha/MtCaptcha
         "datadome": "PROXY_REQUIRED",
     },
     # ac-sdk anticaptchaofficial 1.0.72 (recaptchav2proxyless.py, recaptchav2enterpriseproxyless.py,
@@ -218,6 +219,7 @@ EXPECTED_PROXIED = {
                                                "type": "ReCaptchaV3EnterpriseTask", **CS_PROXY},
     ("capsolver", "cloudflare_challenge"): base("AntiCloudflareTask", None, userAgent=UA, **CS_PROXY),
     ("capsolver", "aws_waf"): {**EXPECTED["capsolver"]["aws_waf"], "type": "AntiAwsWafTask", **CS_PROXY},
+    ("capsolver", "mtcaptcha"): base("MtCaptchaTask", MKEY, **CS_PROXY),
     ("capsolver", "datadome"): base("DatadomeSliderTask", None, captchaUrl=DD_URL, userAgent=UA, **CS_PROXY),
     # Turnstile has no proxy type at capsolver: it stays proxyless.
     ("capsolver", "turnstile"): EXPECTED["capsolver"]["turnstile"],
@@ -406,7 +408,7 @@ def test_a_kind_the_provider_lacks_names_who_offers_it():
     with pytest.raises(ServiceError) as info:
         p.build_task(PRESETS["yescaptcha"], DD, PROXIED)
     assert "capsolver, 2captcha, capmonster" in info.value.description
-    assert providers_offering("mtcaptcha") == ("2captcha", "capmonster")
+    assert providers_offering("mtcaptcha") == ("capsolver", "2captcha", "capmonster")
 
 
 def test_user_agent_is_required_where_the_cookie_is_bound_to_it():

@@ -169,6 +169,8 @@ CAPSOLVER_SHAPES = _shapes(
     geetest_v4=_shape("GeeTestTaskProxyLess", None, "cs", _CS + "captcha/Geetest.html", confirmed=False,
                       report=_CS_REPORT),
     aws_waf=_shape("AntiAwsWafTaskProxyLess", "AntiAwsWafTask", "cs", _CS + "captcha/awsWaf.html"),
+    mtcaptcha=_shape("MtCaptchaTaskProxyLess", "MtCaptchaTask", "cs", _CS + "captcha/MtCaptcha.html",
+                     report=_CS_REPORT),
     datadome=_shape(None, "DatadomeSliderTask", "cs", _CS + "antibots/datadome.html"),
 )
 

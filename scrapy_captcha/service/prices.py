@@ -81,7 +81,7 @@ PRICES: Mapping[str, Mapping[str, Price]] = MappingProxyType({
         "recaptcha_v3": Price(1.0, _CS), "recaptcha_v3_enterprise": Price(3.0, _CS),
         "turnstile": Price(1.2, _CS), "cloudflare_cookie": Price(1.2, _CS),
         "image": Price(0.4, _CS), "geetest_v3": Price(1.2, _CS), "geetest_v4": Price(1.2, _CS),
-        "aws_waf": Price(2.0, _CS), "datadome": Price(2.5, _CS),
+        "aws_waf": Price(2.0, _CS), "mtcaptcha": Price(1.2, _CS), "datadome": Price(2.5, _CS),
     }),
     "anticaptcha": MappingProxyType({
         "recaptcha_v2": Price(2.0, _AC), "recaptcha_v2_enterprise": Price(5.0, _AC),
