@@ -24,12 +24,12 @@ from yarl import URL
 from scrapy_captcha.sandbox import DEMO_SITEKEY, LoopbackProxy, Sandbox
 from scrapy_captcha.sandbox import dialects, kinds
 from scrapy_captcha.sandbox.tokens import (
-    DEMO_AWS_KEY,
     DEMO_CF_CHALLENGE_SITEKEY,
     DEMO_GEETEST_CAPTCHA_ID,
     DEMO_SECRET,
     DEMO_TURNSTILE_SITEKEY,
     DEMO_V3_ENTERPRISE_SITEKEY,
+    DEMO_V3_SITEKEY,
     TokenAuthority,
 )
 
@@ -538,10 +538,11 @@ async def test_a_plain_v3_token_does_not_pass_an_enterprise_page(c: Client):
     solution = await c.solve("yescaptcha", {"type": "RecaptchaV3TaskProxyless", "pageAction": "login",
                                             "websiteKey": DEMO_V3_ENTERPRISE_SITEKEY,
                                             "websiteURL": c.url("/challenge/recaptcha-v3-enterprise/1")})
-    status, _ = await _post_token(c, "recaptcha-v3-enterprise", {"g-recaptcha-response": solution["gRecaptchaResponse"]})
+    form = {"g-recaptcha-response": solution["gRecaptchaResponse"]}
+    status, _ = await _post_token(c, "recaptcha-v3-enterprise", form)
     assert status == 403
     wrong_action = await c.solve("2captcha", {"type": "RecaptchaV3TaskProxyless", "minScore": 0.3,
-                                              "pageAction": "submit", "websiteKey": "6LcSANDBOXscoreV3KeyForScrapyCaptcha--04",
+                                              "pageAction": "submit", "websiteKey": DEMO_V3_SITEKEY,
                                               "websiteURL": c.url("/challenge/recaptcha-v3/1")})
     status, _ = await _post_token(c, "recaptcha-v3", {"g-recaptcha-response": wrong_action["gRecaptchaResponse"]})
     assert status == 403

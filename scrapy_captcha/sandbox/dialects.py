@@ -28,10 +28,13 @@ ANTI_ERRORS = "anti-captcha.com/apidoc/errors (ids 0-16 seen there; 20-52 from a
 CM_SDK = "capmonstercloudclient 4.3.1 (official SDK, PyPI) requests/{}.py"
 CM_DOCS = "github.com/ZennoLab/capmonstercloud-docs docs/{}"
 CS_DOCS = "docs.capsolver.com/guide/{}"
+CS_UNREAD = "docs.capsolver.com/guide/{} (not re-read in this session: unconfirmed)"
 TWO_DOCS = ("2captcha.com/api-docs (API v2; the official Python SDK 2.1.2 still speaks the v1 in.php API) - "
             "transcribed from memory of the docs, NOT confirmed in this session")
 TWO_TURNSTILE = "2captcha.com/api-docs/cloudflare-turnstile (action/data/pagedata: issue 11 and spec §2, corrected)"
-YES_DOCS = "yescaptcha.atlassian.net wiki ({}); unconfirmed beyond the page named"
+YES_DOCS = "spec §2 and the yescaptcha wiki's type names ({}): page not read in this session, unconfirmed"
+YES_TURNSTILE = ("yescaptcha.atlassian.net/wiki/spaces/YESCAPTCHA/pages/64193447 (read: type, websiteURL, "
+                 "websiteKey only)")
 
 KINDS = ("recaptcha_v2", "recaptcha_v2_enterprise", "recaptcha_v3", "recaptcha_v3_enterprise", "hcaptcha",
          "turnstile", "cloudflare_clearance", "image", "geetest_v3", "geetest_v4", "aws_waf", "funcaptcha",
@@ -256,7 +259,7 @@ YESCAPTCHA = Dialect(
         T("HCaptchaTaskProxyless", "hcaptcha", URL, KEY, INVISIBLE, F("rqdata", "rqdata"), UA,
           source=YES_DOCS.format("HCaptchaTaskProxyless (spec: unverified)")),
         # The wiki page lists only type, websiteURL, websiteKey: no action, no cData.
-        *(T(name, "turnstile", URL, KEY, source=YES_DOCS.format("TurnstileTaskProxyless")) for name in
+        *(T(name, "turnstile", URL, KEY, source=YES_TURNSTILE) for name in
           ("TurnstileTaskProxyless", "TurnstileTaskProxylessM1")),
         T("CloudFlareTaskS2", "cloudflare_clearance", URL, UA, F("waitLoad", t="bool"), F("requiredCookies"),
           F("blockImage", t="bool"), proxy="required", form="string",
@@ -271,13 +274,16 @@ CAPSOLVER = Dialect(
     name="capsolver", task_id="uuid", error_ids=MappingProxyType({}), http_errors=True, task_id_on_error=False,
     idle=True,
     codes=MappingProxyType({
-        "bad_key": "ERROR_KEY_DENIED_ACCESS", "bad_request": "ERROR_BAD_REQUEST", "task_absent": "ERROR_INVALID_TASK_DATA",
+        "bad_key": "ERROR_KEY_DENIED_ACCESS", "bad_request": "ERROR_BAD_REQUEST",
+        "task_absent": "ERROR_INVALID_TASK_DATA",
         "not_supported": "ERROR_TASK_NOT_SUPPORTED", "required": "ERROR_INVALID_TASK_DATA",
         "invalid": "ERROR_INVALID_TASK_DATA", "proxy_missing": "ERROR_INVALID_TASK_DATA",
         "proxy_refused": "ERROR_PROXY_BANNED", "proxy_auth": "ERROR_PROXY_BANNED", "bad_url": "ERROR_INVALID_TASK_DATA",
-        "no_task": "ERROR_TASKID_INVALID", "stale": "ERROR_CAPTCHA_UNSOLVABLE", "unsolvable": "ERROR_CAPTCHA_UNSOLVABLE",
+        "no_task": "ERROR_TASKID_INVALID", "stale": "ERROR_CAPTCHA_UNSOLVABLE",
+        "unsolvable": "ERROR_CAPTCHA_UNSOLVABLE",
         "bad_image": "ERROR_PARSE_IMAGE_FAIL", "small_image": "ERROR_INVALID_IMAGE", "big_image": "ERROR_INVALID_IMAGE",
-        "bad_sitekey": "ERROR_CAPTCHA_UNSOLVABLE", "wrong_method": "ERROR_BAD_REQUEST", "not_found": "ERROR_BAD_REQUEST",
+        "bad_sitekey": "ERROR_CAPTCHA_UNSOLVABLE", "wrong_method": "ERROR_BAD_REQUEST",
+        "not_found": "ERROR_BAD_REQUEST",
         "no_report": "ERROR_INVALID_TASK_DATA",
     }),
     # spec §1: {taskId, result: {invalid: true}}.
@@ -286,40 +292,41 @@ CAPSOLVER = Dialect(
     source=CS_DOCS.format("api-error.html (spec seeds) and each task page"),
     schemas=_schemas(
         T("ReCaptchaV2TaskProxyLess", "recaptcha_v2", URL, KEY, F("pageAction", "action"), PAYLOAD, INVISIBLE,
-          F("isSession", t="bool"), F("apiDomain", "api_domain"), source=CS_DOCS.format("captcha/ReCaptchaV2")),
+          F("isSession", t="bool"), F("apiDomain", "api_domain"),
+          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
         T("ReCaptchaV2EnterpriseTaskProxyLess", "recaptcha_v2_enterprise", URL, KEY, F("pageAction", "action"),
           PAYLOAD, INVISIBLE, F("isSession", t="bool"), F("apiDomain", "api_domain"),
-          source=CS_DOCS.format("captcha/ReCaptchaV2")),
+          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
         T("ReCaptchaV2EnterpriseTask", "recaptcha_v2_enterprise", URL, KEY, F("pageAction", "action"), PAYLOAD,
           INVISIBLE, F("isSession", t="bool"), F("apiDomain", "api_domain"), proxy="required", form="either",
-          source=CS_DOCS.format("captcha/ReCaptchaV2")),
+          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
         *(T(name, kind, URL, KEY, F("pageAction", "action"), PAYLOAD, F("isSession", t="bool"),
-            F("apiDomain", "api_domain"), proxy=proxy, form="either", source=CS_DOCS.format("captcha/ReCaptchaV3"))
+            F("apiDomain", "api_domain"), proxy=proxy, form="either", source=CS_UNREAD.format("captcha/ReCaptchaV3"))
           for name, kind, proxy in (("ReCaptchaV3TaskProxyLess", "recaptcha_v3", "none"),
                                     ("ReCaptchaV3Task", "recaptcha_v3", "required"),
                                     ("ReCaptchaV3EnterpriseTaskProxyLess", "recaptcha_v3_enterprise", "none"),
                                     ("ReCaptchaV3EnterpriseTask", "recaptcha_v3_enterprise", "required"))),
         T("AntiTurnstileTaskProxyLess", "turnstile", URL, KEY, F("metadata", t="obj"),
           F("metadata.action", "action"), F("metadata.cdata", "cdata"), F("metadata.type"),
-          source=CS_DOCS.format("captcha/cloudflare_turnstile")),
+          source=CS_UNREAD.format("captcha/cloudflare_turnstile")),
         T("AntiCloudflareTask", "cloudflare_clearance", URL, UA, F("html", "html"), proxy="required", form="either",
           source=CS_DOCS.format("captcha/cloudflare_challenge (proxy: a String, required)")),
         T("ImageToTextTask", "image", F("body", "body", req=True), F("websiteURL"), F("module"), F("score", t="num"),
           F("case", t="bool"), F("images", t="any"), sync=True,
-          source=CS_DOCS.format("recognition/ImageToTextTask (answered in the createTask reply)")),
+          source=CS_UNREAD.format("recognition/ImageToTextTask") + "; answered in the createTask reply (spec §1)"),
         *(T(name, "geetest_v3", URL, F("gt", "sitekey"), F("challenge", "challenge"), F("captchaId", "captcha_id"),
             F("geetestApiServerSubdomain", "api_server"), proxy=proxy, form="either",
-            checks=(_geetest_v3_needs("gt", "challenge"),), source=CS_DOCS.format("captcha/Geetest"))
+            checks=(_geetest_v3_needs("gt", "challenge"),), source=CS_UNREAD.format("captcha/Geetest"))
           for name, proxy in (("GeeTestTaskProxyLess", "none"), ("GeeTestTask", "required"))),
         *(T(name, "aws_waf", URL, F("awsKey", "sitekey"), F("awsIv", "iv"), F("awsContext", "context"),
             F("awsChallengeJS", "challenge_script"), F("awsApiJs"), F("awsProblemUrl"), F("awsApiKey"),
-            F("awsExistingToken"), proxy=proxy, form="either", source=CS_DOCS.format("captcha/awsWaf"))
+            F("awsExistingToken"), proxy=proxy, form="either", source=CS_DOCS.format("captcha/awsWaf (read)"))
           for name, proxy in (("AntiAwsWafTaskProxyLess", "none"), ("AntiAwsWafTask", "required"))),
-        *(T(name, "mtcaptcha", URL, KEY, proxy=proxy, form="either", source=CS_DOCS.format("captcha/MtCaptcha"))
+        *(T(name, "mtcaptcha", URL, KEY, proxy=proxy, form="either", source=CS_UNREAD.format("captcha/MtCaptcha"))
           for name, proxy in (("MtCaptchaTaskProxyLess", "none"), ("MtCaptchaTask", "required"))),
         # The page spells the type both ways (list: DatadomeSliderTask, table: DataDomeSliderTask).
         *(T(name, "datadome", URL, F("captchaUrl", "captcha_url", req=True), F("userAgent", "user_agent", req=True),
-            proxy="required", form="either", source=CS_DOCS.format("antibots/datadome"))
+            proxy="required", form="either", source=CS_DOCS.format("antibots/datadome (read)"))
           for name in ("DatadomeSliderTask", "DataDomeSliderTask")),
     ),
 )
@@ -378,7 +385,7 @@ ANTICAPTCHA = Dialect(
           F("chlPageData", "chl_page_data"), INVISIBLE, proxy="required", source=ANTI_SDK.format("turnstileproxyon")),
         T("ImageToTextTask", "image", F("body", "body", req=True), F("phrase", t="bool"), F("case", t="bool"),
           F("numeric", t="int"), F("math", t="bool"), F("minLength", t="int"), F("maxLength", t="int"),
-          F("comment"), F("languagePool"), F("websiteURL"), source=ANTI_SDK.format("imagecaptcha")),
+          F("comment", t="any"), F("languagePool"), F("websiteURL"), source=ANTI_SDK.format("imagecaptcha")),
         *(T(name, "geetest_v3", URL, F("gt", "sitekey", req=True), F("challenge", "challenge"),
             F("geetestApiServerSubdomain", "api_server"), F("geetestGetLib"), F("version", "version", t="int",
                                                                                   choices=(3, 4)),
@@ -417,7 +424,8 @@ TWOCAPTCHA = Dialect(
         "stale": "ERROR_CAPTCHA_UNSOLVABLE", "unsolvable": "ERROR_CAPTCHA_UNSOLVABLE",
         "bad_image": "ERROR_IMAGE_TYPE_NOT_SUPPORTED", "small_image": "ERROR_ZERO_CAPTCHA_FILESIZE",
         "big_image": "ERROR_TOO_BIG_CAPTCHA_FILESIZE", "bad_sitekey": "ERROR_RECAPTCHA_INVALID_SITEKEY",
-        "wrong_method": "ERROR_NO_SUCH_METHOD", "not_found": "ERROR_NO_SUCH_METHOD", "no_report": "ERROR_NO_SUCH_CAPCHA_ID",
+        "wrong_method": "ERROR_NO_SUCH_METHOD", "not_found": "ERROR_NO_SUCH_METHOD",
+        "no_report": "ERROR_NO_SUCH_CAPCHA_ID",
     }),
     reports=MappingProxyType({"/reportIncorrect": (frozenset({"*"}), "taskId"),
                               "/reportCorrect": (frozenset({"*"}), "taskId")}),
@@ -429,7 +437,8 @@ TWOCAPTCHA = Dialect(
           for name, proxy in (("RecaptchaV2TaskProxyless", "none"), ("RecaptchaV2Task", "required"))),
         *(T(name, "recaptcha_v2_enterprise", URL, KEY, PAYLOAD, INVISIBLE, UA, COOKIES, F("apiDomain", "api_domain"),
             proxy=proxy, source=TWO_DOCS)
-          for name, proxy in (("RecaptchaV2EnterpriseTaskProxyless", "none"), ("RecaptchaV2EnterpriseTask", "required"))),
+          for name, proxy in (("RecaptchaV2EnterpriseTaskProxyless", "none"),
+                              ("RecaptchaV2EnterpriseTask", "required"))),
         T("RecaptchaV3TaskProxyless", "recaptcha_v3", URL, KEY, F("minScore", "min_score", req=True, t="num"),
           F("pageAction", "action"), F("isEnterprise", "is_enterprise", t="bool"), F("apiDomain", "api_domain"),
           source=TWO_DOCS),
@@ -471,7 +480,8 @@ CAPMONSTER = Dialect(
         # The error list's only "check the request structure" code.
         "required": "ERROR_TASK_ABSENT", "invalid": "ERROR_TASK_ABSENT", "proxy_missing": "ERROR_PROXY_MISSING",
         "proxy_refused": "ERROR_PROXY_CONNECT_REFUSED", "proxy_auth": "ERROR_PROXY_NOT_AUTHORISED",
-        "bad_url": "ERROR_RECAPTCHA_INVALID_DOMAIN", "no_task": "ERROR_NO_SUCH_CAPCHA_ID", "stale": "ERROR_TOKEN_EXPIRED",
+        "bad_url": "ERROR_RECAPTCHA_INVALID_DOMAIN", "no_task": "ERROR_NO_SUCH_CAPCHA_ID",
+        "stale": "ERROR_TOKEN_EXPIRED",
         "unsolvable": "ERROR_CAPTCHA_UNSOLVABLE", "bad_image": "ERROR_CAPTCHA_UNSOLVABLE",
         "small_image": "ERROR_ZERO_CAPTCHA_FILESIZE", "big_image": "ERROR_TOO_BIG_CAPTCHA_FILESIZE",
         "bad_sitekey": "ERROR_RECAPTCHA_INVALID_SITEKEY", "wrong_method": "ERROR_NO_SUCH_METHOD",
@@ -494,7 +504,8 @@ CAPMONSTER = Dialect(
         *(T(name, "recaptcha_v2_enterprise", URL, KEY, PAYLOAD, F("apiDomain", "api_domain"), F("pageAction", "action"),
             F("recaptchaDataSValue", "data_s"), UA, COOKIES, proxy=proxy,
             source=CM_SDK.format("RecaptchaV2EnterpiseRequest"))
-          for name, proxy in (("RecaptchaV2EnterpriseTaskProxyless", "none"), ("RecaptchaV2EnterpriseTask", "optional"))),
+          for name, proxy in (("RecaptchaV2EnterpriseTaskProxyless", "none"),
+                              ("RecaptchaV2EnterpriseTask", "optional"))),
         T("RecaptchaV3TaskProxyless", "recaptcha_v3", URL, KEY, F("minScore", "min_score", t="num"),
           F("pageAction", "action"), F("isEnterprise", "is_enterprise", t="bool"),
           source=CM_SDK.format("RecaptchaV3ProxylessRequest")),

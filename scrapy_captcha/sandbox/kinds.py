@@ -298,7 +298,8 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
                          f"<script>var geetestRegister = '{PREFIX}/geetest-v3/register';"
                          "function loadCaptcha() { var xhr = new XMLHttpRequest();"
                          " xhr.open('GET', geetestRegister + '?t=' + Date.now()); xhr.onload = function () {"
-                         " var data = JSON.parse(xhr.responseText); initGeetest({gt: data.gt, challenge: data.challenge,"
+                         " var data = JSON.parse(xhr.responseText);"
+                         " initGeetest({gt: data.gt, challenge: data.challenge,"
                          " offline: !data.success, new_captcha: data.new_captcha, product: 'popup'},"
                          " function (captchaObj) { captchaObj.appendTo('#captcha-box'); }); }; xhr.send(); }"
                          " loadCaptcha();</script>", error=error, title="Log in", submit="Log in", form_id="login")

@@ -47,7 +47,7 @@ from aiohttp import web
 
 from . import dialects
 from .dialects import DIALECTS, Dialect, Outcome, ParsedTask, Refusal
-from .tokens import CLEARANCE_COOKIES, TokenAuthority, family_of
+from .tokens import TokenAuthority, family_of
 
 #: Codes whose errors a real service returns with HTTP 401 (capsolver) when the
 #: ``http_status`` quirk is on; every other error gets 400.
@@ -268,7 +268,11 @@ async def _observe(state: ServiceState, item: _Task) -> _Seen | tuple[str, str]:
                 seen = await reply.json(content_type=None)
     except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError):
         return "proxy_refused", "could not connect to the proxy"
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError):
+    except OSError as exc:
+        if solver_ip and getattr(exc, "errno", None) == 99:  # EADDRNOTAVAIL: this system has no such loopback alias
+            return "unsolvable", f"cannot send from solver_ip {solver_ip} here (configure solver_ip: null)"
+        return ("proxy_refused" if proxy else "unsolvable"), "could not load the page"
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
         return ("proxy_refused" if proxy else "unsolvable"), "could not load the page"
     return _Seen(str(seen.get("ip", "")), str(seen.get("user_agent", "")), gate)
 
@@ -304,7 +308,8 @@ def _solve(state: ServiceState, dialect: Dialect, item: _Task, seen: _Seen | Non
     if kind in _TOKEN_KINDS:
         if not sitekey or not authority.knows(sitekey):
             # Workers cannot load a widget for a key the vendor does not know. Not charged.
-            return ("bad_sitekey" if family_of(kind) == "recaptcha" else "unsolvable"), "invalid sitekey"
+            recaptcha = family_of(kind) == "recaptcha" or dialect.name == "sandbox"  # the first sandbox's answer
+            return ("bad_sitekey" if recaptcha else "unsolvable"), "invalid sitekey"
         extra: dict[str, Any] = {}
         if kind == "funcaptcha":
             extra["blob"] = dialects.blob_of(parsed.get("blob"))
@@ -663,4 +668,4 @@ def build_app(state: ServiceState) -> web.Application:
     return app
 
 
-__all__ = ["ServiceState", "build_app", "default_config", "SOLVER_USER_AGENT", "CLEARANCE_COOKIES"]
+__all__ = ["ServiceState", "build_app", "default_config", "SOLVER_USER_AGENT"]
