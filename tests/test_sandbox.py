@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import html
 import inspect
 import json
 import re
@@ -673,6 +674,36 @@ async def test_aws_waf_token_from_the_proxy_admits_only_through_it(c: Client):
 
 
 @sandboxed()
+async def test_a_site_that_does_not_bind_aws_tokens_to_the_ip_takes_a_proxyless_solve(c: Client):
+    async with c.http.post(c.box.site_url + "/_sandbox/kinds", json={"ip_bound": ["cf_clearance", "datadome"],
+                                                                      "turnstile_cdata": False}) as reply:
+        assert reply.status == 200
+    _, gate, _ = await c.get("/challenge/aws-waf/1")
+    props = json.loads(re.search(r"window\.gokuProps = (\{.*?\});", gate).group(1))
+    solution = await c.solve("anticaptcha", {"type": "AmazonTaskProxyless", "websiteKey": props["key"],
+                                             "websiteURL": c.url("/challenge/aws-waf/1"), "iv": props["iv"],
+                                             "context": props["context"]})
+    cookie = {"aws-waf-token": solution["token"]}
+    assert (await c.get("/challenge/aws-waf/1", cookies=cookie, ua=solution["userAgent"]))[0] == 200
+    assert (await c.get("/challenge/aws-waf/1", cookies=cookie))[0] == 405  # still bound to the user agent
+    # Without cData on the page, a token with the page's action passes; yescaptcha's (no action field) does not.
+    _, gate, _ = await c.get("/challenge/turnstile/1")
+    assert "data-cdata" not in gate and 'data-action="signup"' in gate
+    task = {"type": "TurnstileTaskProxyless", "websiteKey": DEMO_TURNSTILE_SITEKEY,
+            "websiteURL": c.url("/challenge/turnstile/1")}
+    token = (await c.solve("yescaptcha", task))["token"]
+    assert (await _post_token(c, "turnstile", {"cf-turnstile-response": token}))[0] == 403
+    token = (await c.solve("anticaptcha", {**task, "action": "signup"}))["token"]
+    assert (await _post_token(c, "turnstile", {"cf-turnstile-response": token}))[0] == 302
+    # A page with neither: yescaptcha passes too.
+    async with c.http.post(c.box.site_url + "/_sandbox/kinds", json={"turnstile_action": None}) as reply:
+        assert reply.status == 200
+    c.http.cookie_jar.clear()
+    token = (await c.solve("yescaptcha", task))["token"]
+    assert (await _post_token(c, "turnstile", {"cf-turnstile-response": token}))[0] == 302
+
+
+@sandboxed()
 async def test_aws_waf_voucher_is_traded_for_the_cookie(c: Client):
     _, gate, _ = await c.get("/challenge/aws-waf/1")
     props = json.loads(re.search(r"window\.gokuProps = (\{.*?\});", gate).group(1))
@@ -695,8 +726,8 @@ async def test_aws_waf_voucher_is_traded_for_the_cookie(c: Client):
 
 def _datadome_url(gate: str, cookie: str, page_url: str) -> str:
     dd = dict(re.findall(r"'(\w+)':'([^']*)'", re.search(r"var dd=\{(.*?)\}", gate).group(1)))
-    return (f"https://geo.captcha-delivery.com/captcha/?initialCid={quote(dd['cid'])}&hash={dd['hsh']}"
-            f"&cid={quote(cookie)}&t={dd['t']}&referer={quote(page_url)}&s=40070&e={dd['e']}")
+    return (f"https://geo.captcha-delivery.com/captcha/?initialCid={quote(dd['cid'], safe='')}&hash={dd['hsh']}"
+            f"&cid={quote(cookie, safe='')}&t={dd['t']}&referer={quote(page_url, safe='')}&s=40070&e={dd['e']}")
 
 
 @needs_aliases
@@ -723,10 +754,20 @@ async def test_datadome_cookie_bound_to_the_proxy_ip_and_the_user_agent(c: Clien
                                       **c.proxy_task()})
     assert "datadome" in cm["domains"]["127.0.0.1"]["cookies"]
     # A URL with another cookie than the site set, or t=bv, cannot be solved.
-    forged = await c.result("2captcha", {**task, "captchaUrl": captcha_url.replace(quote(tracking), "forged")})
+    forged = await c.result("2captcha", {**task, "captchaUrl": captcha_url.replace(quote(tracking, safe=""), "forged")})
     assert forged["errorCode"] == "ERROR_CAPTCHA_UNSOLVABLE"
     banned = await c.result("2captcha", {**task, "captchaUrl": captcha_url.replace("t=fe", "t=bv")})
     assert banned["errorCode"] == "ERROR_CAPTCHA_UNSOLVABLE"
+    # The saved-DOM variant carries the URL c.js builds: it solves the same way.
+    async with c.http.post(c.box.site_url + "/_sandbox/kinds", json={"datadome_iframe": True}) as reply:
+        assert reply.status == 200
+    c.http.cookie_jar.clear()
+    _, gate, _ = await c.get("/challenge/datadome/3", via_proxy=True)
+    framed = html.unescape(re.search(r'<iframe src="([^"]+)"', gate).group(1))
+    tracking = c.http.cookie_jar.filter_cookies(URL(page))["datadome"].value
+    assert framed == _datadome_url(gate, tracking, page)
+    assert "cookie" in await c.solve("capsolver", {"type": "DatadomeSliderTask", "websiteURL": page,
+                                                   "captchaUrl": framed, "userAgent": UA, "proxy": c.proxy_string()})
 
 
 @needs_aliases

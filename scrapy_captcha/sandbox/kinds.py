@@ -28,6 +28,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -83,6 +84,15 @@ def default_kinds_config() -> dict[str, Any]:
         "arkose_subdomain": "sandbox-api.arkoselabs.com",
         # DataDome's ``t``: "fe" (solvable) or "bv" (the IP is banned: no captcha can lift it).
         "datadome_t": "fe",
+        # Also show the captcha iframe c.js would build (as in a saved DOM), not only the dd object.
+        "datadome_iframe": False,
+        # Clearance cookies the site binds to the client IP (all of them by default; each is always
+        # bound to the host and the user agent).
+        "ip_bound": ["cf_clearance", "datadome", "aws-waf-token"],
+        # The Turnstile page's data-action (null: none) and whether it issues a fresh data-cdata;
+        # its tokens must carry both.
+        "turnstile_action": TURNSTILE_ACTION,
+        "turnstile_cdata": True,
     }
 
 
@@ -265,10 +275,15 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
             body = _gate(slug, path, f'<div class="h-captcha" data-sitekey="{DEMO_HCAPTCHA_SITEKEY}"></div>',
                          '<script src="https://js.hcaptcha.com/1/api.js" async defer></script>', error=error)
         elif slug == "turnstile":
-            cdata = "c-" + secrets.token_hex(8)
-            authority.issue("turnstile-cdata", cdata, host_of(request))
-            body = _gate(slug, path, f'<div class="cf-turnstile" data-sitekey="{DEMO_TURNSTILE_SITEKEY}" '
-                         f'data-action="{TURNSTILE_ACTION}" data-cdata="{cdata}"></div>',
+            cdata_attribute = ""
+            if kinds.config["turnstile_cdata"]:
+                cdata = "c-" + secrets.token_hex(8)
+                authority.issue("turnstile-cdata", cdata, host_of(request))
+                cdata_attribute = f' data-cdata="{cdata}"'
+            action = kinds.config["turnstile_action"]
+            action_attribute = f' data-action="{html.escape(action)}"' if action else ""
+            body = _gate(slug, path, f'<div class="cf-turnstile" data-sitekey="{DEMO_TURNSTILE_SITEKEY}"'
+                         f"{action_attribute}{cdata_attribute}></div>",
                          '<script src="https://challenges.cloudflare.com/turnstile/v0/api.js" async defer></script>',
                          error=error, title="Sign up", submit="Sign up")
         elif slug == "funcaptcha":
@@ -361,9 +376,10 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
                                               sitekey=DEMO_TURNSTILE_SITEKEY, kind="turnstile")
             if minted is None:
                 return ",".join(result["error-codes"])
-            if minted.action != TURNSTILE_ACTION:
+            if kinds.config["turnstile_action"] and minted.action != kinds.config["turnstile_action"]:
                 return "action-mismatch"
-            if not minted.cdata or authority.consume("turnstile-cdata", minted.cdata) is None:
+            if kinds.config["turnstile_cdata"] and (
+                    not minted.cdata or authority.consume("turnstile-cdata", minted.cdata) is None):
                 return "cdata-mismatch"
             return None
         if slug == "funcaptcha":
@@ -430,7 +446,7 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
 
     def clearance_ok(request: web.Request, cookie: str) -> str | None:
         return authority.check_clearance(cookie, request.cookies.get(cookie, ""), host_of(request), ip_of(request),
-                                         ua_of(request))
+                                         ua_of(request), check_ip=cookie in kinds.config["ip_bound"])
 
     async def aws_page(request: web.Request) -> web.Response:
         n = item_number(request)
@@ -489,12 +505,17 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
             authority.issue("datadome-cookie", cookie, host)
         cid, hsh, e = secrets.token_urlsafe(24) + "==", secrets.token_hex(15).upper(), secrets.token_hex(32)
         authority.issue("datadome", cid, host, cookie=cookie, hsh=hsh)
+        frame = datadome_url(cid, hsh, cookie, e, str(request.url), kinds.config["datadome_t"])
         body = ('<html lang="en"><head><title>' + html.escape(host) + "</title>"
                 "<style>#cmsg{animation: A 1.5s;}@keyframes A{0%{opacity:0;}99%{opacity:0;}100%{opacity:1;}}</style>"
                 '</head><body style="margin:0"><p id="cmsg">Please enable JS and disable any ad blocker</p>'
                 f"<script data-cfasync=\"false\">var dd={{'rt':'c','cid':'{cid}','hsh':'{hsh}',"
                 f"'t':'{kinds.config['datadome_t']}','s':40070,'e':'{e}','host':'geo.captcha-delivery.com'}}</script>"
-                '<script data-cfasync="false" src="https://ct.captcha-delivery.com/c.js"></script></body></html>')
+                '<script data-cfasync="false" src="https://ct.captcha-delivery.com/c.js"></script>'
+                + (f'<iframe src="{html.escape(frame)}" '
+                   'title="DataDome CAPTCHA" width="100%" height="100%" style="height:100vh;" frameborder="0" '
+                   'border="0" scrolling="yes"></iframe>' if kinds.config["datadome_iframe"] else "")
+                + "</body></html>")
         response = html_response(body, 403, {"X-DataDome": "protected", "X-DD-B": "1"})
         response.set_cookie("datadome", cookie, max_age=31536000, path="/", samesite="Lax")
         return response
@@ -696,6 +717,12 @@ def catalog() -> list[dict[str, Any]]:
     ]
 
 
+def datadome_url(cid: str, hsh: str, cookie: str, e: str, page_url: str, t: str = "fe") -> str:
+    """The captcha URL DataDome's c.js builds from the page's dd object and the datadome cookie."""
+    return (f"https://geo.captcha-delivery.com/captcha/?initialCid={quote(cid, safe='')}&hash={hsh}"
+            f"&cid={quote(cookie, safe='')}&t={t}&referer={quote(page_url, safe='')}&s=40070&e={e}")
+
+
 def challenge_url(slug: str, n: int = 1) -> str:
     """The path of a gated page (for tests and the demo)."""
     if slug not in SLUGS:
@@ -703,5 +730,5 @@ def challenge_url(slug: str, n: int = 1) -> str:
     return f"{PREFIX}/{slug}/{n}"
 
 
-__all__ = ["add_routes", "catalog", "challenge_url", "render_png", "KindsState", "SLUGS", "PREFIX",
+__all__ = ["add_routes", "catalog", "challenge_url", "datadome_url", "render_png", "KindsState", "SLUGS", "PREFIX",
            "default_kinds_config"]

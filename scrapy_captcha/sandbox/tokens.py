@@ -235,8 +235,9 @@ class TokenAuthority:
                                             time.monotonic() + CLEARANCE_TTL.get(cookie, 1800.0))
         return value
 
-    def check_clearance(self, cookie: str, value: str, hostname: str, ip: str, user_agent: str) -> str | None:
-        """None when the cookie admits this request, else why not."""
+    def check_clearance(self, cookie: str, value: str, hostname: str, ip: str, user_agent: str, *,
+                        check_ip: bool = True) -> str | None:
+        """None when the cookie admits this request, else why not (``check_ip``: the site binds it to the IP)."""
         found = self.clearances.get(value or "")
         if found is None or found.cookie != cookie:
             return "unknown-clearance"
@@ -244,7 +245,7 @@ class TokenAuthority:
             return "expired"
         if found.hostname != hostname:
             return "hostname-mismatch"
-        if found.ip != ip:
+        if check_ip and found.ip != ip:
             return "ip-mismatch"
         if found.user_agent != user_agent:
             return "user-agent-mismatch"
