@@ -326,12 +326,12 @@ async def test_the_issues_other_shapes_are_caught(c: Client):
     _, body = await c.create("anticaptcha", {"type": "RecaptchaV2EnterpriseTaskProxyless", "websiteURL": url,
                                              "websiteKey": key, "apiDomain": "www.recaptcha.net"})
     assert body["errorId"] == 0 and isinstance(body["taskId"], int)
-    # anti-captcha's v3 needs minScore; capsolver's takes none.
+    # anti-captcha's v3 needs minScore; capsolver's takes no isEnterprise (its Enterprise is a type).
     _, body = await c.create("anticaptcha", {"type": "RecaptchaV3TaskProxyless", "websiteURL": url,
                                              "websiteKey": key, "pageAction": "login"})
     assert body["errorCode"] == "ERROR_INCORRECT_SESSION_DATA" and "minScore" in body["errorDescription"]
     _, body = await c.create("capsolver", {"type": "ReCaptchaV3TaskProxyLess", "websiteURL": url,
-                                           "websiteKey": key, "minScore": 0.7})
+                                           "websiteKey": key, "isEnterprise": True})
     assert body["errorCode"] == "ERROR_INVALID_TASK_DATA"
     # softId belongs to capmonster's body, appId to capsolver's only.
     _, body = await c.create("capmonster", {"type": "RecaptchaV3TaskProxyless", "websiteURL": url,

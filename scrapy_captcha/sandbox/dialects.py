@@ -29,10 +29,12 @@ CM_SDK = "capmonstercloudclient 4.3.1 (official SDK, PyPI) requests/{}.py"
 CM_DOCS = "github.com/ZennoLab/capmonstercloud-docs docs/{}"
 CS_DOCS = "docs.capsolver.com/guide/{}"
 CS_UNREAD = "docs.capsolver.com/guide/{} (not re-read in this session: unconfirmed)"
+CS_CORE = "capsolver-core 0.1.1 (PyPI, by capsolver) core/tasks.py {}"
 TWO_DOCS = ("2captcha.com/api-docs (API v2; the official Python SDK 2.1.2 still speaks the v1 in.php API) - "
             "transcribed from memory of the docs, NOT confirmed in this session")
 TWO_TURNSTILE = "2captcha.com/api-docs/cloudflare-turnstile (action/data/pagedata: issue 11 and spec §2, corrected)"
 YES_DOCS = "spec §2 and the yescaptcha wiki's type names ({}): page not read in this session, unconfirmed"
+YES_SDK = "yescaptcha 0.1.0 (official SDK, PyPI) task/{}.py"
 YES_TURNSTILE = ("yescaptcha.atlassian.net/wiki/spaces/YESCAPTCHA/pages/64193447 (read: type, websiteURL, "
                  "websiteKey only)")
 
@@ -246,27 +248,32 @@ YESCAPTCHA = Dialect(
     source=YES_DOCS.format("createTask, error codes (spec seeds)"),
     schemas=_schemas(
         T("NoCaptchaTaskProxyless", "recaptcha_v2", URL, KEY, INVISIBLE, F("websiteSToken"),
-          F("recaptchaDataSValue", "data_s"), source=YES_DOCS.format("NoCaptchaTaskProxyless")),
+          F("recaptchaDataSValue", "data_s"),
+          source=YES_SDK.format("no_captcha_task_proxyless") + "; other fields: " + YES_DOCS.format("v2")),
         T("RecaptchaV2TaskProxyless", "recaptcha_v2", URL, KEY, INVISIBLE, F("websiteSToken"),
           F("recaptchaDataSValue", "data_s"), source=YES_DOCS.format("NoCaptchaTaskProxyless, alias")),
         T("RecaptchaV2EnterpriseTaskProxyless", "recaptcha_v2_enterprise", URL, KEY, INVISIBLE, PAYLOAD,
-          source=YES_DOCS.format("RecaptchaV2EnterpriseTaskProxyless")),
-        *(T(name, "recaptcha_v3", URL, KEY, F("pageAction", "action"), source=YES_DOCS.format(name))
+          source=YES_SDK.format("recaptcha_v2_enterprise_task_proxyless")),
+        # The official yescaptcha 0.1.0 SDK sends minScore (default 0.3) with v3.
+        *(T(name, "recaptcha_v3", URL, KEY, F("pageAction", "action"), F("minScore", "min_score", t="num"),
+            source=YES_SDK.format("recaptcha_v3_task_proxyless") + "; " + YES_DOCS.format(name))
           for name in ("RecaptchaV3TaskProxyless", "RecaptchaV3TaskProxylessM1", "RecaptchaV3TaskProxylessM1S7",
                        "RecaptchaV3TaskProxylessM1S9")),
-        *(T(name, "recaptcha_v3_enterprise", URL, KEY, F("pageAction", "action"), source=YES_DOCS.format(name))
+        *(T(name, "recaptcha_v3_enterprise", URL, KEY, F("pageAction", "action"),
+            source=YES_SDK.format("recaptcha_v3_enterprise_task") + "; " + YES_DOCS.format(name))
           for name in ("RecaptchaV3EnterpriseTask", "RecaptchaV3EnterpriseTaskM1")),
         T("HCaptchaTaskProxyless", "hcaptcha", URL, KEY, INVISIBLE, F("rqdata", "rqdata"), UA,
-          source=YES_DOCS.format("HCaptchaTaskProxyless (spec: unverified)")),
+          source=YES_SDK.format("hcaptcha_task_proxyless (2022: websiteURL, websiteKey)")),
         # The wiki page lists only type, websiteURL, websiteKey: no action, no cData.
         *(T(name, "turnstile", URL, KEY, source=YES_TURNSTILE) for name in
           ("TurnstileTaskProxyless", "TurnstileTaskProxylessM1")),
         T("CloudFlareTaskS2", "cloudflare_clearance", URL, UA, F("waitLoad", t="bool"), F("requiredCookies"),
           F("blockImage", t="bool"), proxy="required", form="string",
           source=YES_DOCS.format("CloudFlareTaskS2 (community docs per spec §2)")),
-        *(T(name, "image", F("body", "body", req=True), F("websiteURL"), sync=True,
-            source=YES_DOCS.format("ImageToTextTask / ImageToTextTaskMuggle (answered at once: spec §1)"))
-          for name in ("ImageToTextTask", "ImageToTextTaskMuggle", "ImageToTextTaskM1")),
+        *(T(name, "image", F("body", "body", req=True), F("websiteURL"), sync=sync,
+            source=YES_DOCS.format(f"{name}: {'answered at once' if sync else 'polled'}"))
+          for name, sync in (("ImageToTextTask", True), ("ImageToTextTaskMuggle", True),
+                             ("ImageToTextTaskM1", False))),
     ),
 )
 
@@ -291,24 +298,26 @@ CAPSOLVER = Dialect(
     top_level=frozenset({"clientKey", "task", "appId", "callbackUrl"}),
     source=CS_DOCS.format("api-error.html (spec seeds) and each task page"),
     schemas=_schemas(
-        T("ReCaptchaV2TaskProxyLess", "recaptcha_v2", URL, KEY, F("pageAction", "action"), PAYLOAD, INVISIBLE,
-          F("isSession", t="bool"), F("apiDomain", "api_domain"),
-          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
-        T("ReCaptchaV2EnterpriseTaskProxyLess", "recaptcha_v2_enterprise", URL, KEY, F("pageAction", "action"),
-          PAYLOAD, INVISIBLE, F("isSession", t="bool"), F("apiDomain", "api_domain"),
-          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
-        T("ReCaptchaV2EnterpriseTask", "recaptcha_v2_enterprise", URL, KEY, F("pageAction", "action"), PAYLOAD,
-          INVISIBLE, F("isSession", t="bool"), F("apiDomain", "api_domain"), proxy="required", form="either",
-          source=CS_DOCS.format("captcha/ReCaptchaV2 (read: these three types)")),
+        # capsolver-core names the invisible flag "invisible", the docs "isInvisible": both taken.
+        *(T(name, kind, URL, KEY, F("pageAction", "action"), PAYLOAD, INVISIBLE, F("invisible", "invisible", t="bool"),
+            F("isSession", t="bool"), F("apiDomain", "api_domain"), UA, proxy=proxy, form="either",
+            source=CS_DOCS.format("captcha/ReCaptchaV2 (read)") + "; " + CS_CORE.format("build_recaptcha_v2_task"))
+          for name, kind, proxy in (("ReCaptchaV2TaskProxyLess", "recaptcha_v2", "none"),
+                                    ("ReCaptchaV2Task", "recaptcha_v2", "required"),
+                                    ("ReCaptchaV2EnterpriseTaskProxyLess", "recaptcha_v2_enterprise", "none"),
+                                    ("ReCaptchaV2EnterpriseTask", "recaptcha_v2_enterprise", "required"))),
+        # The docs show no minScore; capsolver-core sends one when given.
         *(T(name, kind, URL, KEY, F("pageAction", "action"), PAYLOAD, F("isSession", t="bool"),
-            F("apiDomain", "api_domain"), proxy=proxy, form="either", source=CS_UNREAD.format("captcha/ReCaptchaV3"))
+            F("apiDomain", "api_domain"), F("minScore", "min_score", t="num"), proxy=proxy, form="either",
+            source=CS_UNREAD.format("captcha/ReCaptchaV3") + "; " + CS_CORE.format("build_recaptcha_v3_task"))
           for name, kind, proxy in (("ReCaptchaV3TaskProxyLess", "recaptcha_v3", "none"),
                                     ("ReCaptchaV3Task", "recaptcha_v3", "required"),
                                     ("ReCaptchaV3EnterpriseTaskProxyLess", "recaptcha_v3_enterprise", "none"),
                                     ("ReCaptchaV3EnterpriseTask", "recaptcha_v3_enterprise", "required"))),
-        T("AntiTurnstileTaskProxyLess", "turnstile", URL, KEY, F("metadata", t="obj"),
-          F("metadata.action", "action"), F("metadata.cdata", "cdata"), F("metadata.type"),
-          source=CS_UNREAD.format("captcha/cloudflare_turnstile")),
+        *(T(name, "turnstile", URL, KEY, F("metadata", t="obj"), F("metadata.action", "action"),
+            F("metadata.cdata", "cdata"), F("metadata.type"), proxy=proxy, form="either",
+            source=CS_UNREAD.format("captcha/cloudflare_turnstile") + "; " + CS_CORE.format("build_cloudflare_task"))
+          for name, proxy in (("AntiTurnstileTaskProxyLess", "none"), ("AntiTurnstileTask", "required"))),
         T("AntiCloudflareTask", "cloudflare_clearance", URL, UA, F("html", "html"), proxy="required", form="either",
           source=CS_DOCS.format("captcha/cloudflare_challenge (proxy: a String, required)")),
         T("ImageToTextTask", "image", F("body", "body", req=True), F("websiteURL"), F("module"), F("score", t="num"),
