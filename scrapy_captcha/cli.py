@@ -11,6 +11,16 @@ from pathlib import Path
 from typing import Sequence
 
 
+def _proxy_options(args: argparse.Namespace) -> dict[str, object] | bool:
+    """The loopback proxy's options, or False when --proxy-port was not given."""
+    import os
+
+    if args.proxy_port is None:
+        return False
+    password = args.proxy_password or os.environ.get("SCRAPY_CAPTCHA_SANDBOX_PROXY_PASSWORD") or None
+    return {"port": args.proxy_port, "login": args.proxy_login, "password": password}
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import Sandbox
 
@@ -20,9 +30,12 @@ def _sandbox(args: argparse.Namespace) -> int:
             site_port=args.site_port,
             service_config={"latency": args.latency, "balance": args.balance, "cost": args.cost},
             site_config={"session_pages": args.session_pages, "items": args.items},
+            proxy=_proxy_options(args),
         )
         await box.start()
         info = {"service_url": box.service_url, "site_url": box.site_url}
+        if box.proxy_url:
+            info["proxy_url"] = box.proxy_url  # never with credentials
         line = json.dumps(info)
         if args.ready_file:
             Path(args.ready_file).write_text(line + "\n")
@@ -105,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--session-pages", type=int, default=0, help="pages a solved session is good for (0 = all)")
     p.add_argument("--items", type=int, default=60)
     p.add_argument("--ready-file", help="also write the URLs (JSON) to this file once listening")
+    p.add_argument("--proxy-port", type=int, help="also run the loopback proxy on this port (0 = pick a free port)")
+    p.add_argument("--proxy-login", help="require Basic proxy auth with this login")
+    p.add_argument("--proxy-password",
+                   help="the proxy password (or set SCRAPY_CAPTCHA_SANDBOX_PROXY_PASSWORD, kept off the command line)")
     p.set_defaults(func=_sandbox)
 
     p = sub.add_parser("detect", help="list the captchas in a saved page or URL")

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import browser_pages
+from . import browser_pages, kinds
 from .tokens import DEMO_KEYS, DEMO_SECRET, DEMO_SITEKEY, DEMO_SITEKEY_2, TokenAuthority
 
 SESSION_COOKIE = "sbx_session"
@@ -317,6 +317,7 @@ def build_app(state: SiteState) -> web.Application:
     app.router.add_get(r"/open/{n:\d+}", open_page)
     app.router.add_get(r"/search/{n:\d+}", search)
     browser_pages.add_routes(app, state)
+    kinds.add_routes(app, state)  # /challenge/<kind>/..., /_sandbox/ip, /_sandbox/kinds
     app.router.add_get("/challenge/{vendor}", vendor_challenge)
     app.router.add_get(r"/form/{n:\d+}", comment_form)
     app.router.add_post("/form/submit", comment_submit)
