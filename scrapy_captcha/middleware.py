@@ -457,7 +457,7 @@ class CaptchaMiddleware:
         if self._still_challenged(response, challenge):
             self.stats.inc_value("captcha/token_rejected")
             if gate.solver is not None:
-                await gate.solver.report_incorrect(solution)
+                await gate.solver.report_incorrect(solution, challenge.kind)
             raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
                                Reaction.RESCHEDULE)
         first = gate.first

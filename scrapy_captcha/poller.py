@@ -21,18 +21,21 @@ from .polling import PollPlanner
 #: Poll calls under way at once per solver; due polls beyond this wait their turn.
 MAX_IN_FLIGHT = 64
 
-PollCall = Callable[[Any, float], Awaitable["Solution | None"]]
+#: (task id, deadline, context) -> the solution, or None while processing.
+PollCall = Callable[[Any, float, Any], Awaitable["Solution | None"]]
 
 
 class PendingTask:
     """A created task waiting for its result."""
 
     __slots__ = ("task_id", "kind", "created", "deadline", "future", "polls", "last_miss", "age", "probe",
-                 "seq", "phased", "scout")
+                 "seq", "phased", "scout", "context")
 
     def __init__(self, task_id: Any, kind: str, created: float, deadline: float,
-                 future: asyncio.Future[tuple[Solution, int]]):
+                 future: asyncio.Future[tuple[Solution, int]], context: Any = None):
         self.task_id = task_id
+        #: Whatever the poll call needs besides the id (the challenge, to read its answer).
+        self.context = context
         self.kind = kind
         self.created = created
         self.deadline = deadline
@@ -77,10 +80,11 @@ class Poller:
     def pending(self) -> int:
         return len(self._heap) + sum(map(len, self._waiting.values())) + self._in_flight
 
-    def wait(self, task_id: Any, kind: str, created: float, deadline: float) -> asyncio.Future[tuple[Solution, int]]:
+    def wait(self, task_id: Any, kind: str, created: float, deadline: float,
+             context: Any = None) -> asyncio.Future[tuple[Solution, int]]:
         """A future of (solution, polls) for a created task; cancel it to stop polling."""
         loop = asyncio.get_running_loop()
-        task = PendingTask(task_id, kind, created, deadline, loop.create_future())
+        task = PendingTask(task_id, kind, created, deadline, loop.create_future(), context)
         if self.planner.known(kind):
             self._plan(task)
         else:
@@ -200,7 +204,7 @@ class Poller:
             task.polls += 1
             asked = loop.time() - task.created
             try:
-                solution = await self._poll(task.task_id, task.deadline)
+                solution = await self._poll(task.task_id, task.deadline, task.context)
             except CaptchaError as exc:
                 self._finish(task, exc=exc)
                 return

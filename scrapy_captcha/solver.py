@@ -109,26 +109,27 @@ class Solver:
             started = loop.time()
             deadline = started + self.timeout
             task_id, solution = await self._with_backoff(
-                protocol.create_task_call(self.preset, self._key.reveal(), challenge, soft_id=self.soft_id),
-                protocol.parse_create_task, create=True, deadline=deadline,
+                protocol.create_task_call(self.preset, self._key.reveal(), challenge, identity=identity,
+                                          soft_id=self.soft_id),
+                protocol.parse_create_task, challenge, create=True, deadline=deadline,
             )
             self.stats["create"] += 1
             polls = 0
             if solution is None:
                 # One future per waiting task; the poller's heap keeps the time.
                 solution, polls = await self.poller.wait(task_id, protocol.variant(challenge), loop.time(),
-                                                          deadline)
+                                                          deadline, challenge)
         finally:
             self.limiter.release()
         self.limiter.succeeded()
         return dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls,
                                    received=loop.time())
 
-    async def _poll_once(self, task_id: Any, deadline: float) -> Solution | None:
+    async def _poll_once(self, task_id: Any, deadline: float, challenge: Challenge) -> Solution | None:
         self.stats["poll"] += 1
         return await self._with_backoff(
             protocol.task_result_call(self._key.reveal(), task_id), protocol.parse_task_result, task_id,
-            deadline=deadline,
+            challenge, deadline=deadline,
         )
 
     def _too_many_polls(self, polls: int) -> ServiceError:
@@ -144,10 +145,11 @@ class Solver:
         call = protocol.balance_call(self._key.reveal())
         return await self._with_backoff(call, protocol.parse_balance)
 
-    async def report_incorrect(self, solution: Solution) -> bool:
-        """Tell the service a token was refused. False where the dialect has no endpoint."""
-        call = protocol.report_call(self.preset, self._key.reveal(), solution.task_id)
-        if call is None or solution.task_id is None:
+    async def report_incorrect(self, solution: Solution, kind: str) -> bool:
+        """Tell the service an answer for a ``kind`` challenge was refused. False where the
+        dialect has no endpoint for that kind."""
+        call = protocol.report_call(self.preset, self._key.reveal(), solution, kind)
+        if call is None:
             return False
         self.stats["report"] += 1
         try:

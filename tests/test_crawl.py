@@ -192,8 +192,9 @@ async def test_an_unreachable_service_fails_the_whole_gate_once(sandbox):
     stats = ledger.stats
     assert stats["captcha/failed/TRANSPORT_ERROR"] == 1
     # The first page opened it; the next SESSION_EVIDENCE showed it too (so it is the
-    # site's); the rest were held back unsent. None went out to meet it again.
-    assert stats["captcha/held_back"] == ITEMS - 1 - SESSION_EVIDENCE
+    # site's); the rest were held back unsent, but for a probe or so. None went out
+    # to meet it again.
+    assert stats["captcha/held_back"] + stats.get("captcha/gate/probes", 0) == ITEMS - 1 - SESSION_EVIDENCE
     assert "captcha/gate/refetched" not in stats
     assert {e.code for _, e in ledger.dropped} == {"TRANSPORT_ERROR"} and len(ledger.dropped) == ITEMS
 

@@ -53,7 +53,7 @@ class Service:
         self.in_flight = self.max_in_flight = 0
         self._ids = iter(range(10**9))
 
-    async def _poll(self, task_id: int, deadline: float) -> Solution | None:
+    async def _poll(self, task_id: int, deadline: float, context: object) -> Solution | None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(0.001)  # the round trip

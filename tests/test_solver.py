@@ -184,17 +184,22 @@ def test_plain_asyncio_without_scrapy_or_a_reactor(sandbox):
 
 @pytest_twisted.ensureDeferred
 async def test_a_refused_token_is_reported_where_the_dialect_has_an_endpoint(sandbox):
-    # The sandbox also answers capsolver's /feedbackTask.
-    s = Solver("capsolver", api_key=KEY, api_url=sandbox.service_url, first_poll=0.2, poll_interval=0.2)
+    # The sandbox speaks capsolver's dialect strictly under /capsolver: /feedbackTask
+    # with result.invalid; a report to an endpoint the kind does not have is refused there.
+    s = Solver("capsolver", api_key=KEY, api_url=sandbox.service_url + "/capsolver", first_poll=0.2,
+               poll_interval=0.2)
     try:
         solution = await aio(s.solve(challenge(sandbox)))
-        assert await aio(s.report_incorrect(solution)) is True
+        assert await aio(s.report_incorrect(solution, "recaptcha_v2")) is True
     finally:
         await aio(s.close())
     assert sandbox.state()["calls"]["report"] == 1
     yes = solver(sandbox)
-    assert await aio(yes.report_incorrect(solution)) is False  # yescaptcha documents none
+    assert await aio(yes.report_incorrect(solution, "recaptcha_v2")) is False  # yescaptcha documents none
     await aio(yes.close())
+    anti = Solver("anticaptcha", api_key=KEY, api_url=sandbox.service_url + "/anticaptcha")
+    assert await aio(anti.report_incorrect(solution, "turnstile")) is False  # anti-captcha has none for it
+    await aio(anti.close())
 
 
 async def _limiter_story():

@@ -135,6 +135,21 @@ RULES: dict[str, Rule] = {
     "ERROR_INVISIBLE_RECAPTCHA": _BAD_TASK,
     "ERROR_WRONG_USERAGENT": _BAD_TASK,
     "ERROR_RECAPTCHA_OLD_BROWSER": _BAD_TASK,
+    "ERROR_INCORRECT_SESSION_DATA": _BAD_TASK,  # anti-captcha's "a field is missing or wrong"
+    "ERROR_PROXY_MISSING": Rule(
+        Reaction.MISCONFIGURED,
+        advice="this task needs the crawl's proxy: send the request through a proxy (meta['proxy'])",
+    ),
+    # Raised before anything is sent (service/protocol.py): the task cannot be built.
+    "PROXY_REQUIRED": Rule(
+        Reaction.MISCONFIGURED,
+        advice="this kind is bound to the crawl's IP at this provider: send the request through a proxy "
+        "(meta['proxy']) or add a provider that solves it without one to CAPTCHA_PROVIDER",
+    ),
+    "USER_AGENT_REQUIRED": Rule(
+        Reaction.MISCONFIGURED,
+        advice="this task needs the crawl's browser user agent: set USER_AGENT to a browser's",
+    ),
     "ERROR_PAGE_NOT_FOUND": _WRONG_URL,
     "ERROR_NO_SUCH_METHOD": _WRONG_URL,
 }
