@@ -553,6 +553,10 @@ class CaptchaMiddleware:
 
     def _fail_gate(self, gate: Gate, exc: CaptchaError, reaction: Reaction) -> None:
         self._close_gate(gate, proceed=False)
+        if exc.code == TOKEN_REJECTED:
+            # A paid solve that cleared nothing, like a pass that cleared nothing.
+            fruitless = (gate.key, gate.cid)
+            self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
         met, others = gate.split(exc)
         self._fail(met, exc, reaction, solved=gate.solutions > 0)
         if others:
