@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 from .model import CaptchaError, Challenge, Solution
 from .solver import Solver
 
-__all__ = ["INIT_SCRIPT", "PageResult", "solve_page", "find_widgets", "add_init_script"]
+__all__ = ["INIT_SCRIPT", "PageResult", "solve_page", "find_widgets", "wait_for_widgets", "add_init_script"]
 
 logger = logging.getLogger(__name__)
 
@@ -484,6 +484,8 @@ class PageResult:
     #: The vendor's own id for the widget (reCAPTCHA client id, hCaptcha/Turnstile widget id).
     widget_id: str | None = None
     action: str | None = None
+    #: What was (or would be) sent to the service for this widget.
+    challenge: Challenge | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -573,6 +575,8 @@ async def _scan(page: Any) -> list[_Found]:
             result = PageResult(kind, widget.get("sitekey"), frame.url, callback=None,
                                 widget_id=None if widget_id is None else str(widget_id),
                                 action=widget.get("action"), reason=_why_not(widget))
+            if widget.get("vendor") in _KIND:
+                result.challenge = _challenge(widget, _page_url(frame))
             found.append(_Found(frame, widget, result))
     return found
 
@@ -584,6 +588,22 @@ async def find_widgets(page: Any) -> list[PageResult]:
     widget :func:`solve_page` would leave alone, and why.
     """
     return [f.result for f in await _scan(page)]
+
+
+async def wait_for_widgets(page: Any, count: int = 1, *, timeout: float = 10.0) -> list[PageResult]:
+    """Wait (bounded) until ``page`` shows ``count`` widgets :func:`solve_page` can answer; the widgets found.
+
+    Vendor scripts load asynchronously and render after the page's load event
+    may have fired; this polls the live page (every 100 ms) instead of guessing a delay.
+    Returns what it found at the deadline if fewer showed up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = await find_widgets(page)
+        if sum(1 for w in found if not w.reason) >= count or loop.time() >= deadline:
+            return found
+        await asyncio.sleep(0.1)
 
 
 async def solve_page(page: Any, solver: Solver, *, settle: float = 0.0) -> list[PageResult]:
@@ -599,7 +619,7 @@ async def solve_page(page: Any, solver: Solver, *, settle: float = 0.0) -> list[
 
     async def one(item: _Found) -> None:
         result = item.result
-        solution = await solver.solve(_challenge(item.widget, _page_url(item.frame)))
+        solution = await solver.solve(result.challenge or _challenge(item.widget, _page_url(item.frame)))
         result.solution = solution
         try:
             done = await item.frame.evaluate(_INJECT, [item.widget["ref"], solution.token])

@@ -20,7 +20,7 @@ import pytest
 import pytest_twisted
 
 from scrapy_captcha import Reaction, ServiceError, Solver
-from scrapy_captcha.browser import add_init_script, find_widgets, solve_page
+from scrapy_captcha.browser import add_init_script, find_widgets, solve_page, wait_for_widgets
 from scrapy_captcha.detect import detect
 from scrapy_captcha.sandbox import browser_pages as bp
 from scrapy_captcha.sandbox.browser_pages import chromium_launch_options, route_offline
@@ -75,13 +75,7 @@ async def in_page(sandbox, path: str, body: Callable[[Any, Solver], Awaitable[An
 
 async def rendered(page, count: int, timeout: float = 10.0) -> list[Any]:
     """Wait until ``count`` widgets in the page and its frames can take a token."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        ready = [w for w in await find_widgets(page) if not w.reason]
-        if len(ready) >= count or loop.time() > deadline:
-            return ready
-        await asyncio.sleep(0.1)
+    return [w for w in await wait_for_widgets(page, count, timeout=timeout) if not w.reason]
 
 
 async def response_of(page, result) -> str | None:
@@ -131,6 +125,9 @@ MULTI = {
                "hcaptcha"),
               ("/browser/mixed", "turnstile", bp.MIXED_TURNSTILE_SITEKEY, {"cf-turnstile-response"}, "onTurnstile",
                "turnstile")],
+    # reCAPTCHA Enterprise rendered by enterprise.js, its action in data-action.
+    "enterprise": [("/browser/enterprise", "recaptcha_v2", bp.ENTERPRISE_SITEKEY, {"g-recaptcha-response"}, "onLogin",
+                    "login")],
     # The page, a same-origin iframe, and a cross-origin iframe (the other loopback name) with two vendors.
     "frames": [("/browser/frames", "turnstile", bp.TOP_TURNSTILE_SITEKEY, {"cf-turnstile-response"}, "onTop", "top"),
                ("/browser/embed/same", "recaptcha_v2", bp.FRAME_RECAPTCHA_SITEKEY, {"g-recaptcha-response"}, "onSame",
@@ -161,6 +158,10 @@ async def test_several_widgets_each_get_their_own_token_field_and_callback(sandb
     assert got == sorted(("/".join(path.split("/")[1:]), kind, key, frozenset(fields), callback)
                          for path, kind, key, fields, callback, _ in expected)
     assert all(r.solved and not r.reason for r in results)
+    # What the service was asked: enterprise only for enterprise.js, the action where the page has one.
+    assert [r.challenge.enterprise for r in results] == [name == "enterprise"] * len(results)
+    if name == "enterprise":
+        assert (results[0].challenge.action, results[0].challenge.page_url) == ("login", results[0].frame_url)
     # Each widget's own token, where the vendor's API reads it, and no two alike.
     tokens = [r.solution.token for r in results]
     assert answers == tokens and len(set(tokens)) == len(tokens)

@@ -31,10 +31,11 @@ MIXED_HCAPTCHA_SITEKEY = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
 CROSS_HCAPTCHA_SITEKEY = "8e2f3a4b-5c6d-4e7f-8a91-92a3b4c5d6e7"
 MIXED_TURNSTILE_SITEKEY = "0x4AAAAAAASandboxMixedKey02"
 TOP_TURNSTILE_SITEKEY = "0x4AAAAAAASandboxFramesKey03"
+ENTERPRISE_SITEKEY = "6LcSANDBOXenterpriseCheckboxKeyLogin--08"
 BROWSER_KEYS = {key: "secret-" + key[-12:] for key in (
     AUTO_FIRST_SITEKEY, AUTO_SECOND_SITEKEY, MIXED_RECAPTCHA_SITEKEY, FRAME_RECAPTCHA_SITEKEY,
     CROSS_RECAPTCHA_SITEKEY, MIXED_HCAPTCHA_SITEKEY, CROSS_HCAPTCHA_SITEKEY, MIXED_TURNSTILE_SITEKEY,
-    TOP_TURNSTILE_SITEKEY)}
+    TOP_TURNSTILE_SITEKEY, ENTERPRISE_SITEKEY)}
 
 #: The vendors' script URLs (scheme and host aside, query ignored), and the stand-in each is routed to.
 VENDOR_SCRIPTS = {
@@ -52,7 +53,7 @@ WIDGET_FRAME = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>widge
                 "<body><div role=\"checkbox\" aria-checked=\"false\">stand-in widget frame</div></body></html>")
 
 CLEARANCE_COOKIE = "cf_clearance"
-PAGES = ("xhr", "v3", "hcaptcha", "turnstile", "two", "auto2", "mixed", "frames", "iframe", "cf")
+PAGES = ("xhr", "v3", "hcaptcha", "turnstile", "two", "auto2", "mixed", "frames", "enterprise", "iframe", "cf")
 
 #: page -> widget -> (sitekey, fields the server also checks in siteverify's answer)
 WIDGETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
@@ -65,6 +66,8 @@ WIDGETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
               "turnstile": (MIXED_TURNSTILE_SITEKEY, {"action": "signup"})},
     "frames": {"top": (TOP_TURNSTILE_SITEKEY, {}), "same-origin": (FRAME_RECAPTCHA_SITEKEY, {}),
                "cross-recaptcha": (CROSS_RECAPTCHA_SITEKEY, {}), "cross-hcaptcha": (CROSS_HCAPTCHA_SITEKEY, {})},
+    # The action is what solve_page reads and sends; most services take none for v2, so it is not checked.
+    "enterprise": {"login": (ENTERPRISE_SITEKEY, {})},
 }
 
 # report(): the widget's token to the server; #result-<widget> says how it was judged, and
@@ -163,6 +166,13 @@ def _pages(port_other: str) -> dict[str, str]:
                        '<iframe id="same" src="/browser/embed/same" width="420" height="200"></iframe>'
                        f'<iframe id="cross" src="{port_other}/browser/embed/cross" width="420" height="300"></iframe>'
                        "<script>function onTop(t) { report('frames', 'top', t); }</script>", widgets="top"),
+        # reCAPTCHA Enterprise, rendered by enterprise.js itself; the action is in the markup.
+        "enterprise": _doc("Log in", '<script src="https://www.google.com/recaptcha/enterprise.js" async defer></script>',
+                           '<form id="login"><input name="user" value="demo">'
+                           f'<div class="g-recaptcha" data-sitekey="{ENTERPRISE_SITEKEY}" data-action="login"'
+                           ' data-callback="onLogin"></div></form>'
+                           "<script>function onLogin(t) { report('enterprise', 'login', t); }</script>",
+                           widgets="login"),
         # A widget inside a cross-origin iframe (the other loopback name).
         "iframe": _doc("Embedded", "", f'<iframe id="embed" src="{port_other}/browser/xhr" width="400" height="300">'
                        "</iframe>"),
