@@ -400,7 +400,8 @@ _SCAN = "() => {" + _LIB + r"""
 
   // Markup no vendor script rendered (not loaded, failed, or not yet run).
   const taken = claimed.filter(Boolean);
-  const isClaimed = (el) => taken.some(t => t === el || el.contains(t) || t.contains(el));
+  // Markup that is, or wraps, a found widget's container, field or frame is that widget.
+  const isClaimed = (el) => taken.some(t => t === el || el.contains(t));
   for (const el of document.querySelectorAll('.g-recaptcha[data-sitekey], .h-captcha[data-sitekey], .cf-turnstile[data-sitekey]')) {
     if (isClaimed(el)) continue;
     const sitekey = el.getAttribute('data-sitekey');
@@ -418,7 +419,7 @@ _SCAN = "() => {" + _LIB + r"""
   }
   // reCAPTCHA anchor frames no client owns (a saved page: the rendered markup without api.js).
   for (const frame of document.querySelectorAll('iframe[src*="/recaptcha/api2/anchor"], iframe[src*="/recaptcha/enterprise/anchor"]')) {
-    if (isClaimed(frame)) continue;
+    if (taken.some(t => t === frame || t.contains(frame))) continue;
     const src = frame.getAttribute('src') || '';
     const q = hashParams(src);
     if (!q.k) continue;

@@ -79,8 +79,13 @@ async def rendered(page, count: int, timeout: float = 10.0) -> list[Any]:
 
 
 async def response_of(page, result) -> str | None:
-    """What the vendor's own API answers for this widget: grecaptcha/hcaptcha/turnstile.getResponse(id)."""
+    """What the vendor's own API answers for this widget: grecaptcha/hcaptcha/turnstile.getResponse(id);
+    for markup no vendor script rendered, the value of its response field (each one's own)."""
     frame = next(f for f in page.frames if f.url == result.frame_url)
+    if result.widget_id is None:
+        return await frame.evaluate(
+            "key => document.querySelector(`[data-sitekey='${key}'] textarea[name=g-recaptcha-response]`).value",
+            result.sitekey)
     api = {"recaptcha_v2": "grecaptcha", "hcaptcha": "hcaptcha", "turnstile": "turnstile"}[result.kind]
     return await frame.evaluate(
         "([api, id]) => { const g = window[api]; const o = (g && g.enterprise && g.enterprise.getResponse) ? g.enterprise : g;"
@@ -117,6 +122,10 @@ MULTI = {
     # The issue's case: api.js renders both itself, each names its own data-callback.
     "auto2": [("/browser/auto2", "recaptcha_v2", bp.AUTO_FIRST_SITEKEY, {"g-recaptcha-response"}, "onFirst", "first"),
               ("/browser/auto2", "recaptcha_v2", bp.AUTO_SECOND_SITEKEY, {"g-recaptcha-response"}, "onSecond",
+               "second")],
+    # The same as a saved page holds them, without api.js: found from the DOM alone, each numbered apart.
+    "saved": [("/browser/saved", "recaptcha_v2", bp.AUTO_FIRST_SITEKEY, {"g-recaptcha-response"}, "onFirst", "first"),
+              ("/browser/saved", "recaptcha_v2", bp.AUTO_SECOND_SITEKEY, {"g-recaptcha-response"}, "onSecond",
                "second")],
     # One vendor each: reCAPTCHA rendered explicitly with a function callback, the others by their scripts.
     "mixed": [("/browser/mixed", "recaptcha_v2", bp.MIXED_RECAPTCHA_SITEKEY, {"g-recaptcha-response"}, "function",

@@ -53,7 +53,8 @@ WIDGET_FRAME = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>widge
                 "<body><div role=\"checkbox\" aria-checked=\"false\">stand-in widget frame</div></body></html>")
 
 CLEARANCE_COOKIE = "cf_clearance"
-PAGES = ("xhr", "v3", "hcaptcha", "turnstile", "two", "auto2", "mixed", "frames", "enterprise", "iframe", "cf")
+PAGES = ("xhr", "v3", "hcaptcha", "turnstile", "two", "auto2", "saved", "mixed", "frames", "enterprise", "iframe",
+         "cf")
 
 #: page -> widget -> (sitekey, fields the server also checks in siteverify's answer)
 WIDGETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
@@ -62,6 +63,7 @@ WIDGETS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "hcaptcha": {"login": (DEMO_HCAPTCHA_SITEKEY, {})},
     "turnstile": {"contact": (DEMO_TURNSTILE_SITEKEY, {"action": "login", "cdata": "c-42"})},
     "auto2": {"first": (AUTO_FIRST_SITEKEY, {}), "second": (AUTO_SECOND_SITEKEY, {})},
+    "saved": {"first": (AUTO_FIRST_SITEKEY, {}), "second": (AUTO_SECOND_SITEKEY, {})},
     "mixed": {"recaptcha": (MIXED_RECAPTCHA_SITEKEY, {}), "hcaptcha": (MIXED_HCAPTCHA_SITEKEY, {}),
               "turnstile": (MIXED_TURNSTILE_SITEKEY, {"action": "signup"})},
     "frames": {"top": (TOP_TURNSTILE_SITEKEY, {}), "same-origin": (FRAME_RECAPTCHA_SITEKEY, {}),
@@ -139,6 +141,13 @@ def _pages(port_other: str) -> dict[str, str]:
                       '</form><p id="result-second">waiting</p><script>'
                       "function onFirst(t) { report('auto2', 'first', t); }"
                       "function onSecond(t) { report('auto2', 'second', t); }</script>", widgets="first second"),
+        # The same two widgets as a saved page keeps them: rendered markup, no api.js (only the DOM tells).
+        "saved": _doc("Article (saved)", "",
+                      '<form id="comment">' + _saved_widget(AUTO_FIRST_SITEKEY, "onFirst", 0) + '</form>'
+                      '<p id="result-first">waiting</p><form id="newsletter">'
+                      + _saved_widget(AUTO_SECOND_SITEKEY, "onSecond", 1) + '</form><p id="result-second">waiting</p>'
+                      "<script>function onFirst(t) { report('saved', 'first', t); }"
+                      "function onSecond(t) { report('saved', 'second', t); }</script>", widgets="first second"),
         # One widget of each vendor: reCAPTCHA rendered explicitly (its callback a function),
         # hCaptcha and Turnstile rendered by their scripts (callbacks named in data-callback).
         # hCaptcha with recaptchacompat=off, as its docs ask when reCAPTCHA is on the page too.
@@ -177,6 +186,16 @@ def _pages(port_other: str) -> dict[str, str]:
         "iframe": _doc("Embedded", "", f'<iframe id="embed" src="{port_other}/browser/xhr" width="400" height="300">'
                        "</iframe>"),
     }
+
+
+def _saved_widget(sitekey: str, callback: str, client: int) -> str:
+    """A reCAPTCHA widget as api.js leaves it in the DOM (what a saved page holds)."""
+    suffix = f"-{client}" if client else ""
+    return (f'<div class="g-recaptcha" data-sitekey="{sitekey}" data-callback="{callback}">'
+            '<div style="width: 304px; height: 78px;"><div><iframe title="reCAPTCHA" width="304" height="78" '
+            f'src="https://www.google.com/recaptcha/api2/anchor?ar=1&amp;k={sitekey}&amp;hl=en&amp;size=normal"'
+            f'></iframe></div><textarea id="g-recaptcha-response{suffix}" name="g-recaptcha-response" '
+            'class="g-recaptcha-response" style="display: none;"></textarea></div></div>')
 
 
 def _embeds() -> dict[str, str]:
