@@ -28,8 +28,8 @@ from scrapy_captcha.browser import add_init_script, find_widgets, solve_page
 from scrapy_captcha.sandbox.browser_pages import chromium_launch_options, route_offline
 
 #: Demo page -> widgets solve_page solves there.
-PAGES = {"xhr": 1, "v3": 1, "hcaptcha": 1, "turnstile": 1, "two": 2, "auto2": 2, "mixed": 3, "frames": 4,
-         "iframe": 1, "cf": 1}
+PAGES = {"xhr": 1, "v3": 1, "hcaptcha": 1, "turnstile": 1, "two": 2, "auto2": 2, "saved": 2, "mixed": 3,
+         "frames": 4, "enterprise": 1, "iframe": 1, "cf": 1}
 #: Pages a mode cannot solve: without the init script, v3's execute() is answered by Google itself.
 SKIP = {("v3", False)}
 
