@@ -43,7 +43,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from .model import CaptchaError, Challenge, Solution
 from .solver import Solver

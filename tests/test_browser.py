@@ -24,7 +24,7 @@ from scrapy_captcha.browser import add_init_script, find_widgets, solve_page, wa
 from scrapy_captcha.detect import detect
 from scrapy_captcha.sandbox import browser_pages as bp
 from scrapy_captcha.sandbox.browser_pages import chromium_launch_options, route_offline
-from scrapy_captcha.sandbox.tokens import DEMO_HCAPTCHA_SITEKEY, DEMO_SITEKEY, DEMO_SITEKEY_2, DEMO_TURNSTILE_SITEKEY
+from scrapy_captcha.sandbox.tokens import DEMO_SITEKEY, DEMO_SITEKEY_2, DEMO_TURNSTILE_SITEKEY
 
 from .crawling import aio
 
