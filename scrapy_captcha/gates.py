@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 
+from .identity import proxy_key
 from .model import CaptchaError, Challenge, Reaction
 from .service.errors import rule_for
 
@@ -60,8 +61,10 @@ MAX_PROBES = 3
 
 
 def gate_key(request: Request) -> GateKey:
+    """(host, cookiejar, proxy exit): the same before and after HttpProxyMiddleware ran."""
     parts = urlsplit(request.url)
-    return (parts.netloc.lower(), request.meta.get("cookiejar"), request.meta.get("proxy"))
+    proxy = request.meta.get("proxy")
+    return (parts.netloc.lower(), request.meta.get("cookiejar"), proxy_key(request) if proxy else None)
 
 
 def challenge_id(challenge: Challenge) -> ChallengeId:
@@ -96,6 +99,8 @@ class Gate:
     slot: tuple[Any, ...] = ()
     #: Solutions paid for while passing it.
     solutions: int = 0
+    #: The challenge page's body, kept only where a task needs it (Cloudflare's page).
+    page: bytes | None = None
     #: Held-back requests let through as probes, whether one is out, and when the next may go.
     probes: int = 0
     probe_out: bool = False

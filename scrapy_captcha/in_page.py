@@ -20,7 +20,7 @@ from scrapy import Request
 from scrapy.http import HtmlResponse, Response
 
 from .accounting import Accounting
-from .browser import META_BROWSER, solve_page
+from .browser import META_BROWSER, solve_page, wait_for_widgets
 from .detect import detect
 from .meta import META_RETRIES
 from .model import CaptchaDropped, CaptchaError, Challenge, Reaction
@@ -74,6 +74,8 @@ class InPageSolves:
     async def _solve(self, request: Request, challenge: Challenge, page: Any) -> Response | Request:
         state = request.meta[META_BROWSER]
         try:
+            # Vendor scripts render after the load event: wait (bounded) for a widget.
+            await wait_for_widgets(page, timeout=self.config.browser_wait)
             try:
                 results = await solve_page(page, self.host.pool.primary)
             except CaptchaError as exc:
@@ -81,8 +83,8 @@ class InPageSolves:
             for result in results:
                 if result.solved and result.solution is not None:
                     # The widget solved, described as the page showed it.
-                    widget = dataclasses.replace(challenge, kind=result.kind, sitekey=result.sitekey,
-                                                 page_url=result.frame_url)
+                    widget = result.challenge or dataclasses.replace(
+                        challenge, kind=result.kind, sitekey=result.sitekey, page_url=result.frame_url)
                     self.accounting.record_solved(request, widget, result.solution)
             body, url = await self._after_challenge(page)
             if self.config.browser_cookies:

@@ -14,6 +14,9 @@ back, is learned from the site's responses).
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import json
 import logging
 import secrets
 from typing import Any, Awaitable
@@ -27,7 +30,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 from . import signals as captcha_signals
 from .accounting import Accounting
 from .crawl import CrawlControl
-from .detect import SOLVABLE_KINDS, detect, explain, has_markers
+from .detect import detect, explain, has_markers
 from .gates import (
     PAGE,
     REQUEST,
@@ -53,13 +56,18 @@ from .meta import (
 )
 from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .providers import ProviderPool
-from .service.errors import CHALLENGE_LOOP, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
+from .service import protocol
+from .service.presets import providers_offering
+from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
 from .solver import Solver
-from .submission import expired, token_post
+from .identity import identity_for
+from .submission import can_post, cookie_jars, expired, identity_request, store_cookies, token_post
 
 logger = logging.getLogger(__name__)
 
+#: Task variants a kind may go out as (the Cloudflare page has two modes).
+_VARIANTS = {"cloudflare_challenge": ("cloudflare_cookie", "cloudflare_token")}
 #: Solves paid for one request after which meeting the same challenge again is a loop.
 CHALLENGE_LOOP_SOLVES = 3
 #: Passes of one challenge in a row, on one key, that cleared nothing.
@@ -89,6 +97,8 @@ class CaptchaMiddleware:
         self._warned: set[Any] = set()
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
+        #: gate key -> the user agent its clearance is bound to.
+        self._user_agents: dict[Any, str] = {}
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
         self._fruitless: dict[tuple[Any, ChallengeId], int] = {}
         self.in_page = InPageSolves(self, self.accounting, self.control, config)
@@ -144,6 +154,11 @@ class CaptchaMiddleware:
             if page is not None:
                 # The page behind its page gate, fetched with the token post.
                 return page.replace(request=request)
+        if self._user_agents:
+            agent = self._user_agents.get(gate_key(request))
+            if agent is not None:
+                # A clearance on this host is bound to the user agent that earned it.
+                request.headers[b"User-Agent"] = agent
         gate = self._vetoed.pop(id(request), None)
         if gate is not None:
             # Parked, but downloaded outside the scheduler (engine.download):
@@ -219,17 +234,26 @@ class CaptchaMiddleware:
             raise self._drop_now(request, CaptchaError(CHALLENGE_LOOP, looping, Reaction.DROP))
         if meta.get("playwright") and challenge.kind in BROWSER_KINDS:
             return self.in_page.handle(request, response, challenge)
-        if challenge.kind not in SOLVABLE_KINDS:
+        if not self._offered(challenge):
             return self._unsupported(request, response, challenge)
-        return self._park(request, challenge)
+        parked = self._park(request, challenge)
+        if challenge.kind == "cloudflare_challenge":
+            gate = self._vetoed.get(id(request))
+            if gate is not None and gate.page is None:
+                gate.page = response.body  # some providers solve the page itself
+        return parked
 
-    @staticmethod
-    def _pick(challenges: list[Challenge], switch: Any) -> Challenge | None:
+    def _pick(self, challenges: list[Challenge], switch: Any) -> Challenge | None:
         wanted = [c for c in challenges if c.blocking or switch is True]
         if not wanted:
             return None
-        # A page may show several: take one we can solve over HTTP first.
-        return min(wanted, key=lambda c: c.kind not in SOLVABLE_KINDS)
+        # A page may show several: take one a configured provider solves first.
+        return min(wanted, key=lambda c: not self._offered(c))
+
+    def _offered(self, challenge: Challenge) -> bool:
+        """Whether a configured provider solves ``challenge`` over HTTP."""
+        variants = _VARIANTS.get(challenge.kind) or (protocol.variant(challenge),)
+        return any(solver.preset.offers(v) for solver in self.pool.solvers for v in variants)
 
     def _unsupported(self, request: Request, response: Response, challenge: Challenge) -> Response:
         reason = f"unsupported_{challenge.kind}"
@@ -237,9 +261,14 @@ class CaptchaMiddleware:
             self.stats.inc_value(f"captcha/passed/{reason}")
             return response
         self.stats.inc_value(f"captcha/dropped/{reason}")
-        logger.warning("Dropped %s: captcha %s has no solving path here (%s); set "
-                       "CAPTCHA_UNSUPPORTED = 'pass' to receive such pages", request.url, challenge.kind,
-                       "; ".join(challenge.evidence))
+        variants = _VARIANTS.get(challenge.kind) or (protocol.variant(challenge),)
+        offering = sorted({p for v in variants for p in providers_offering(v)})
+        ways = ([f"a provider that solves it in CAPTCHA_PROVIDER ({', '.join(offering)})"] if offering else [])
+        if challenge.kind in BROWSER_KINDS:
+            ways.append("a browser (scrapy-playwright: meta['playwright'] = True)")
+        logger.warning("Dropped %s: no configured provider solves captcha %s (%s). What would pass it: %s; or "
+                       "set CAPTCHA_UNSUPPORTED = 'pass' to receive such pages", request.url, challenge.kind,
+                       "; ".join(challenge.evidence), " or ".join(ways) or "nothing this package knows of")
         self.crawler.signals.send_catch_log(captcha_signals.captcha_dropped, request=request,
                                             code=reason, reason=reason)
         raise CaptchaDropped(reason, reason, request.url)
@@ -427,9 +456,9 @@ class CaptchaMiddleware:
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _pass(self, gate: Gate) -> None:
-        challenge = gate.challenge
         for _ in range(EXPIRED_RESOLVES):
-            solution = await self._solution(gate)
+            challenge = await self._with_inputs(gate)
+            solution = await self._solution(gate, challenge)
             # A paused crawl posts nothing; the token may not survive the pause.
             if not await self.control.wait_unpaused():
                 raise _Closing()
@@ -441,10 +470,21 @@ class CaptchaMiddleware:
         else:
             raise CaptchaError(TOKEN_EXPIRED, f"{EXPIRED_RESOLVES} solutions expired before they could be posted",
                                Reaction.RESCHEDULE)
+        first = gate.first
+        if solution.cookies:
+            # A clearance: it goes into the request's cookiejar, for every later request of the session.
+            jars = cookie_jars(self.crawler)
+            if jars is None:
+                raise CaptchaError(NO_SUBMIT_PATH, "the solution is a cookie and COOKIES_ENABLED is False",
+                                   Reaction.DROP)
+            self.stats.inc_value("captcha/cookies_set", store_cookies(jars, first, solution.cookies,
+                                                                       challenge.page_url))
+        if solution.user_agent and (solution.cookies or gate.scope == SESSION):
+            # The clearance is bound to the browser that earned it.
+            self._user_agents[gate.key] = solution.user_agent
         if gate.scope == REQUEST:
             # The spider asked to get through this form: the submission, with the
             # token, is the follow-up request and its response goes to the callback.
-            first = gate.first
             gate.waiting.remove(first)
             submission = token_post(challenge, solution, first, follow_redirects=True)
             meta = {**first.meta, **submission.meta, META_SWITCH: False}
@@ -453,16 +493,25 @@ class CaptchaMiddleware:
                                            cb_kwargs=first.cb_kwargs, meta=meta))
             return
         page = gate.scope != SESSION
-        response = await self._download(token_post(challenge, solution, gate.first, follow_redirects=page))
+        if can_post(challenge):
+            check = token_post(challenge, solution, first, follow_redirects=page)
+        elif solution.cookies:
+            # Nothing to post: the page itself, asked again with the clearance, says.
+            check = identity_request(first.url, first, dont_redirect=not page, handle_httpstatus_all=not page)
+            if self._user_agents.get(gate.key):
+                check.headers["User-Agent"] = self._user_agents[gate.key]
+        else:
+            raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
+                               Reaction.DROP)
+        response = await self._download(check)
         if self._still_challenged(response, challenge):
             self.stats.inc_value("captcha/token_rejected")
             if gate.solver is not None:
                 await gate.solver.report_incorrect(solution, challenge.kind)
-            raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the token",
+            raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the answer",
                                Reaction.RESCHEDULE)
-        first = gate.first
         if page and any(r is first for r in gate.waiting):
-            # Where the site sent us after the token is the page: it goes to the request
+            # Where the site sent us after the answer is the page: it goes to the request
             # that showed the challenge (the other requests for this page fetch it again).
             # (One downloaded outside the scheduler is not waiting here: it fetches
             # the page itself once the gate is decided.)
@@ -472,6 +521,36 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/released")
             self._reissue([first.replace(meta={**first.meta, META_DELIVER: ticket})], passed=gate)
 
+    async def _with_inputs(self, gate: Gate) -> Challenge:
+        """The challenge with what the task needs fetched through the crawl itself
+        (same cookiejar, proxy, user agent): the captcha image, a fresh GeeTest pair."""
+        challenge, first = gate.challenge, gate.first
+        extra: dict[str, str] = {}
+        if challenge.kind == "image" and challenge.param("image_url"):
+            image = await self._download(identity_request(challenge.param("image_url") or "", first))
+            body = image.body
+            if image.status != 200 or not body or body.lstrip()[:1] == b"<":
+                raise CaptchaError("IMAGE_UNAVAILABLE", f"the captcha image answered HTTP {image.status} "
+                                   f"with {len(body)} bytes", Reaction.RESCHEDULE)
+            extra["image_body"] = base64.b64encode(body).decode("ascii")
+        elif challenge.kind == "geetest" and challenge.param("version") != "4" and challenge.param("register_url"):
+            # A GeeTest v3 challenge is good for one solve: ask the site for a fresh one.
+            reply = await self._download(identity_request(challenge.param("register_url") or "", first))
+            try:
+                pair = json.loads(reply.body)
+                gt, fresh = str(pair["gt"]), str(pair["challenge"])
+            except (ValueError, KeyError, TypeError):
+                raise CaptchaError("GEETEST_UNAVAILABLE", f"the GeeTest register URL answered HTTP {reply.status} "
+                                   "without gt and challenge", Reaction.RESCHEDULE) from None
+            extra["challenge"] = fresh
+            challenge = dataclasses.replace(challenge, sitekey=gt)
+        elif challenge.kind == "cloudflare_challenge" and gate.page is not None:
+            extra["html_base64"] = base64.b64encode(gate.page).decode("ascii")
+        if not extra:
+            return challenge
+        kept = tuple((k, v) for k, v in challenge.params if k not in extra)
+        return dataclasses.replace(challenge, params=kept + tuple(sorted(extra.items())))
+
     @staticmethod
     def _still_challenged(response: Response, challenge: Challenge) -> bool:
         if not isinstance(response, TextResponse):
@@ -480,8 +559,7 @@ class CaptchaMiddleware:
                    for c in detect(response.body, url=response.url, status=response.status,
                                    headers=response.headers, blocking_only=True))
 
-    async def _solution(self, gate: Gate) -> Solution:
-        challenge = gate.challenge
+    async def _solution(self, gate: Gate, challenge: Challenge) -> Solution:
         if not await self.control.wait_unpaused():
             raise _Closing()
         budget = self.config.budget
@@ -489,8 +567,9 @@ class CaptchaMiddleware:
             logger.critical("CAPTCHA_BUDGET=%g is spent: no more solves", budget)
             self.control.close_spider("captcha_budget_exhausted")
             raise _Closing()
+        identity = identity_for(gate.first, challenge, self.config.use_proxy)
         try:
-            solution, gate.solver = await self.pool.solve(challenge)
+            solution, gate.solver = await self.pool.solve(challenge, identity)
         except CaptchaError as exc:
             provider = getattr(exc, "provider", None)
             gate.solver = next((s for s in self.pool.solvers if s.provider == provider), gate.solver)

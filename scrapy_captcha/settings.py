@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_HOLD_BACK": True,
     "CAPTCHA_BROWSER_COOKIES": False,
     "CAPTCHA_BROWSER_WAIT": 20.0,
+    "CAPTCHA_USE_PROXY": "auto",
 }
 
 
@@ -52,6 +53,8 @@ class CaptchaSettings:
     hold_back: bool
     browser_cookies: bool
     browser_wait: float
+    #: auto: tasks of IP-bound kinds carry the request's proxy; always; never.
+    use_proxy: str = "auto"
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -95,6 +98,7 @@ class CaptchaSettings:
             hold_back=_bool(settings, "CAPTCHA_HOLD_BACK", get("CAPTCHA_HOLD_BACK")),
             browser_cookies=_bool(settings, "CAPTCHA_BROWSER_COOKIES", get("CAPTCHA_BROWSER_COOKIES")),
             browser_wait=_float(get("CAPTCHA_BROWSER_WAIT"), "CAPTCHA_BROWSER_WAIT"),
+            use_proxy=_choice(get("CAPTCHA_USE_PROXY"), "CAPTCHA_USE_PROXY", ("auto", "always", "never")),
         )
 
 

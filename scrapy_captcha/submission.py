@@ -5,13 +5,16 @@ A token is only ever sent to the origin that showed the challenge.
 
 from __future__ import annotations
 
+import json
+from http.cookiejar import Cookie
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.http import FormRequest
 
 from .meta import META_SWITCH
-from .model import CaptchaError, Challenge, Reaction, Solution
+from .model import CaptchaError, Challenge, Reaction, Solution, SolutionCookie
 from .service.errors import CROSS_ORIGIN_SUBMIT, NO_SUBMIT_PATH
 
 #: Meta a token post carries whatever the gate.
@@ -44,6 +47,23 @@ def same_origin(a: str, b: str) -> bool:
     return (x.scheme, x.hostname, x.port) == (y.scheme, y.hostname, y.port)
 
 
+def answer_fields(challenge: Challenge, solution: Solution) -> list[tuple[str, str]]:
+    """The form fields that carry ``solution``: the token in each response field,
+    or, for GeeTest, the several fields its answer is made of."""
+    if challenge.kind == "geetest":
+        try:
+            fields = json.loads(solution.token)
+        except ValueError:
+            fields = None
+        if isinstance(fields, dict) and fields:
+            return [(str(k), str(v)) for k, v in fields.items()]
+    return [(name, solution.token) for name in challenge.response_fields]
+
+
+def can_post(challenge: Challenge) -> bool:
+    return challenge.form is not None and (bool(challenge.response_fields) or challenge.kind == "geetest")
+
+
 def token_post(challenge: Challenge, solution: Solution, request: Request, *, follow_redirects: bool) -> Request:
     """The form post carrying ``solution`` for ``challenge``, as ``request``'s session sends it.
 
@@ -52,15 +72,16 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
     for a page gate (where the site sends us after the post is the page).
     """
     form = challenge.form
-    if form is None or not challenge.response_fields:
+    answer = answer_fields(challenge, solution)
+    if form is None or not answer:
         raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
                            Reaction.DROP)
     if not same_origin(challenge.page_url, form.action):
         raise CaptchaError(CROSS_ORIGIN_SUBMIT,
                            f"the form posts to {urlsplit(form.action).netloc}, not {urlsplit(challenge.page_url).netloc}",
                            Reaction.DROP)
-    fields = challenge.response_fields
-    formdata = [(k, v) for k, v in form.fields if k not in fields] + [(name, solution.token) for name in fields]
+    names = {name for name, _ in answer}
+    formdata = [(k, v) for k, v in form.fields if k not in names] + answer
     meta: dict[str, object] = dict(_POST_META)
     if not follow_redirects:
         meta.update(dont_redirect=True, handle_httpstatus_all=True)
@@ -72,3 +93,39 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
         headers["User-Agent"] = solution.user_agent
     return FormRequest(form.action, method=form.method, formdata=formdata, headers=headers, meta=meta,
                        dont_filter=True, priority=request.priority)
+
+
+def identity_request(url: str, request: Request, **meta: Any) -> Request:
+    """A GET of ``url`` as ``request``'s session sends it (same cookiejar, proxy, user agent):
+    the captcha image, a fresh GeeTest challenge, the page again with a clearance."""
+    headers = {}
+    agent = request.headers.get(b"User-Agent")
+    if agent:
+        headers["User-Agent"] = agent
+    auth = request.headers.get(b"Proxy-Authorization")
+    if auth:
+        headers["Proxy-Authorization"] = auth
+    own = {**_POST_META, "handle_httpstatus_all": True, **meta}
+    for key in IDENTITY_META:
+        if key in request.meta:
+            own[key] = request.meta[key]
+    return Request(url, headers=headers, meta=own, dont_filter=True, priority=request.priority)
+
+
+def store_cookies(jars: Any, request: Request, cookies: tuple[SolutionCookie, ...], page_url: str) -> int:
+    """Put a solution's cookies into ``request``'s cookiejar (Scrapy's CookiesMiddleware
+    ``jars``); a cookie with no domain belongs to the page's host. Returns how many."""
+    jar = jars[request.meta.get("cookiejar")]
+    host = urlsplit(page_url).hostname or ""
+    for c in cookies:
+        domain = (c.domain or host).strip()
+        jar.jar.set_cookie(Cookie(
+            0, c.name, c.value, None, False, domain, bool(c.domain), domain.startswith("."),
+            c.path or "/", True, False, None, False, None, None, {},
+        ))
+    return len(cookies)
+
+
+def cookie_jars(crawler: Any) -> Any:
+    """Scrapy's cookie jars (CookiesMiddleware), or None when cookies are off."""
+    return next((mw.jars for mw in crawler.engine.downloader.middleware.middlewares if hasattr(mw, "jars")), None)

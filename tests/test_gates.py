@@ -25,10 +25,23 @@ def opened(book: GateBook, url: str, ch: Challenge, now: float = 0.0) -> Gate:
     return gate
 
 
-def test_gate_key_is_host_cookiejar_and_proxy():
+def test_gate_key_is_host_cookiejar_and_proxy_exit():
     a = Request("https://Shop.example/a", meta={"cookiejar": 2, "proxy": "http://p:1"})
-    assert gate_key(a) == ("shop.example", 2, "http://p:1")
+    assert gate_key(a) == ("shop.example", 2, "p:1")
     assert gate_key(Request("https://shop.example/b")) == ("shop.example", None, None)
+
+
+def test_gate_key_is_the_same_before_and_after_httpproxymiddleware_and_holds_no_credential():
+    from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+
+    before = Request("https://shop.example/a", meta={"proxy": "http://user-session-7:s3cret@gate.proxy:7777"})
+    key = gate_key(before)
+    assert "s3cret" not in repr(key) and "user-session-7" not in repr(key)
+    HttpProxyMiddleware().process_request(before)  # moves the credentials to a header
+    assert before.meta["proxy"] == "http://gate.proxy:7777"
+    assert gate_key(before) == key
+    other = Request("https://shop.example/a", meta={"proxy": "http://user-session-8:s3cret@gate.proxy:7777"})
+    assert gate_key(other) != key  # another proxy session is another exit IP
 
 
 def test_clearance_kinds_are_session_by_nature():

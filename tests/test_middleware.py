@@ -337,3 +337,32 @@ async def test_per_request_captchas_get_one_solve_each_and_the_callback_gets_the
     assert sandbox.state()["calls"]["createTask"] == 3
     assert sandbox.site_state()["verified"] == 3
     assert record.errbacks == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_token_that_waited_out_a_pause_is_not_posted(sandbox, monkeypatch):
+    """A gate's token arrives while another gate has paused the crawl; by the time the
+    crawl resumes the token is too old: it is solved again, never posted stale."""
+    from scrapy_captcha import submission
+    from scrapy_captcha.sandbox.site import BAD_SITEKEY
+
+    monkeypatch.setitem(submission.TOKEN_TTL, "recaptcha_v2", 0.05)  # the site's 120 s, shortened
+    sandbox.reset(service={"latency": 0.2}, site={"items": 10, "bad_key_items": [3]})
+    # The bad-key page's task pauses the crawl at once; the account "stays empty"
+    # for three checks, while the good gate's token (first poll at 1 s) waits.
+    sandbox.configure(rules=[
+        {"endpoint": "createTask", "sitekey": BAD_SITEKEY, "error": "ERROR_ZERO_BALANCE", "times": 1},
+        {"endpoint": "getBalance", "error": "ERROR_ZERO_BALANCE", "times": 3},
+    ])
+
+    class Ten(CatalogSpider):
+        async def start(self):
+            for i in range(1, 11):
+                yield scrapy.Request(f"{self.start_url}/item/{i}", callback=self.parse_item, errback=self.failed,
+                                     cb_kwargs={"from_page": 0}, meta={"mine": "kept"})
+
+    record = await crawl(sandbox, Ten, CAPTCHA_PAUSE_CHECK_INTERVAL=0.4, CAPTCHA_MAX_RETRIES=1)
+    assert sorted(record.ids) == [i for i in range(1, 11) if i != 3]
+    assert [f.value.code for f in record.errbacks] == ["ERROR_RECAPTCHA_INVALID_SITEKEY"]
+    assert record.stats["captcha/token_expired"] >= 1
+    assert sandbox.site_state()["refused"] == 0  # no stale token reached the site

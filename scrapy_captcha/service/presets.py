@@ -286,7 +286,13 @@ CAPMONSTER_SHAPES = _shapes(
 # does not offer it borrows another provider's shape (named per entry), so the
 # demo and the tests can run every kind against one default dialect.
 SANDBOX_SHAPES = _shapes(
-    **dict(YESCAPTCHA_SHAPES),
+    **{
+        **YESCAPTCHA_SHAPES,
+        # yescaptcha's Turnstile type takes neither action nor cData, and its hCaptcha
+        # no rqdata: the emulator's own dialect takes them, as anti-captcha names them.
+        "turnstile": ANTICAPTCHA_SHAPES["turnstile"],
+        "hcaptcha": ANTICAPTCHA_SHAPES["hcaptcha"],
+    },
     cloudflare_token=ANTICAPTCHA_SHAPES["cloudflare_token"],
     cloudflare_cookie=ANTICAPTCHA_SHAPES["cloudflare_cookie"],
     geetest_v3=ANTICAPTCHA_SHAPES["geetest_v3"],
