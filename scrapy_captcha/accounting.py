@@ -14,32 +14,58 @@ from scrapy import Request
 from . import signals as captcha_signals
 from .meta import META_RETRIES
 from .model import CaptchaError, Challenge, Reaction, Solution
+from .service.prices import estimate_usd
+from .service.protocol import variant
 
 logger = logging.getLogger("scrapy_captcha.middleware")
 
+#: Costs are in US dollars: what the service reports, else the price table's estimate.
+CURRENCY = "USD"
+
 
 class Accounting:
-    def __init__(self, crawler: Any, max_retries: int):
+    def __init__(self, crawler: Any, max_retries: int, prices: dict[str, dict[str, float]] | None = None):
         self.crawler = crawler
         self.stats = crawler.stats
         self.max_retries = max_retries
+        #: provider -> kind or variant -> USD per 1000 solves (CAPTCHA_PRICES), over the defaults.
+        self.prices = prices or {}
 
-    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
-        """Stats, the INFO line and the ``captcha_solved`` signal for one solved task."""
+    def estimate(self, provider: str, challenge: Challenge) -> float | None:
+        """US dollars one solve of ``challenge`` costs at ``provider`` by the price table."""
+        own = self.prices.get(provider) or {}
+        for name in (variant(challenge), challenge.kind):
+            if name in own:
+                return float(own[name]) / 1000.0
+        return estimate_usd(provider, variant(challenge)) or estimate_usd(provider, challenge.kind)
+
+    def record_solved(self, request: Request, challenge: Challenge, solution: Solution,
+                      provider: str | None = None) -> float | None:
+        """Stats, the INFO line and the ``captcha_solved`` signal for one solved task; its cost."""
         self.stats.inc_value("captcha/solved")
         self.stats.inc_value(f"captcha/solved/{challenge.kind}")
         self.stats.inc_value("captcha/solve_time/total", solution.elapsed, start=0.0)
         self.stats.max_value("captcha/solve_time/max", solution.elapsed)
-        if solution.cost is not None:
-            self.stats.inc_value("captcha/cost", solution.cost, start=0.0)
+        cost, estimated = solution.cost, False
+        if cost is None and provider is not None:
+            cost, estimated = self.estimate(provider, challenge), True
+        if cost is not None:
+            self.stats.inc_value("captcha/cost", cost, start=0.0)
+            if provider is not None:
+                self.stats.inc_value(f"captcha/cost/{provider}", cost, start=0.0)
+            if estimated:
+                self.stats.inc_value("captcha/cost/estimated", cost, start=0.0)
+        if provider is not None:
+            self.stats.inc_value(f"captcha/solved/by/{provider}")
         logger.info(
-            "Solved %s on %s in %.1fs (%d polls%s)", challenge.kind, challenge.page_url,
-            solution.elapsed, solution.polls,
-            f", cost {solution.cost:g}" if solution.cost is not None else "",
+            "Solved %s on %s in %.1fs (%d polls%s%s)", challenge.kind, challenge.page_url,
+            solution.elapsed, solution.polls, f", {provider}" if provider else "",
+            f", cost {cost:.4f} {CURRENCY}{' (estimate)' if estimated else ''}" if cost is not None else "",
         )
         self.crawler.signals.send_catch_log(
             captcha_signals.captcha_solved, request=request, challenge=challenge, solution=solution
         )
+        return cost
 
     def retries_left(self, request: Request) -> bool:
         """Whether a RESCHEDULE may send ``request`` again (``CAPTCHA_MAX_RETRIES``)."""

@@ -20,7 +20,7 @@ from .service.errors import rule_for
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from .solver import Solver
+    from .providers import ProviderPool
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +73,17 @@ class CrawlControl:
         assert self._resumed is not None
         return await asyncio.shield(self._resumed)
 
-    async def hold(self, error: CaptchaError, solver: Solver) -> bool:
-        """Wait out an account condition. True once resumed; False if the crawl is closing."""
+    async def hold(self, error: CaptchaError, pool: ProviderPool) -> bool:
+        """No provider can take work (``error`` is what the last one said): pause the
+        crawl until one can. True once resumed; False if the crawl is closing."""
         if self.closing:
             return False
         if not self.paused:
-            self._pause(error, solver)
+            self._pause(error, pool)
         assert self._resumed is not None
         return await asyncio.shield(self._resumed)
 
-    def _pause(self, error: CaptchaError, solver: Solver) -> None:
+    def _pause(self, error: CaptchaError, pool: ProviderPool) -> None:
         rule = rule_for(error.code)
         self.code = error.code
         self._resumed = asyncio.get_running_loop().create_future()
@@ -97,42 +98,36 @@ class CrawlControl:
         else:
             what = f"checking the account every {self.check_interval:g}s"
         if rule.pause_all:
-            what += f"; the service URL {solver.api_url} looks wrong"
+            provider = getattr(error, "provider", None) or pool.primary.provider
+            url = next((s.api_url for s in pool.solvers if s.provider == provider), pool.primary.api_url)
+            what += f"; the service URL {url} looks wrong"
+        if len(pool.solvers) > 1:
+            what += "; no configured provider can take work (" + ", ".join(
+                f"{name}: {state.describe(asyncio.get_running_loop().time())}"
+                for name, state in pool.states.items()) + ")"
         logger.critical(
             "Captcha service says %s (%s): crawl paused, %s. %s",
             error.code, error.description or "no description", what,
             (rule.advice[:1].upper() + rule.advice[1:] + ".") if rule.advice else "",
         )
         self.crawler.signals.send_catch_log(signals.captcha_paused, code=error.code, reason=str(error))
-        self._watch = asyncio.ensure_future(self._watch_account(error, solver))
+        self._watch = asyncio.ensure_future(self._until_available(error, pool))
 
-    async def _watch_account(self, error: CaptchaError, solver: Solver) -> None:
-        rule = rule_for(error.code)
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout is None else loop.time() + self.timeout
+    async def _until_available(self, error: CaptchaError, pool: ProviderPool) -> None:
+        """Resume as soon as a provider is back; close after CAPTCHA_PAUSE_TIMEOUT."""
         try:
-            if rule.reaction is Reaction.COOLDOWN:
-                await asyncio.sleep(rule.delay * self.delay_scale)
-                if not rule.check_before_resume:
-                    self._resume(error)
-                    return
-            while True:
-                wait = self.check_interval
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - loop.time()))
-                await asyncio.sleep(wait)
+            waiting = pool.wait_available()
+            if self.timeout is None:
+                await waiting
+            else:
                 try:
-                    balance = await solver.balance()
-                except CaptchaError as exc:
-                    logger.info("Captcha account still unusable: %s", exc.code)
-                else:
-                    if balance > 0:
-                        self._resume(error, f"balance {balance:g}")
-                        return
-                    logger.info("Captcha account balance is still %g", balance)
-                if deadline is not None and loop.time() >= deadline:
+                    await asyncio.wait_for(waiting, self.timeout)
+                except asyncio.TimeoutError:
                     self._give_up(error)
                     return
+            back = [f"{s.name}" + (f", balance {s.balance:g}" if s.balance is not None else "")
+                    for s in pool.states.values() if s.status == "ok"]
+            self._resume(error, "; ".join(back))
         except asyncio.CancelledError:
             if self._resumed is not None and not self._resumed.done():
                 self._resumed.set_result(False)

@@ -85,7 +85,7 @@ class InPageSolves:
                     # The widget solved, described as the page showed it.
                     widget = result.challenge or dataclasses.replace(
                         challenge, kind=result.kind, sitekey=result.sitekey, page_url=result.frame_url)
-                    self.accounting.record_solved(request, widget, result.solution)
+                    self.accounting.record_solved(request, widget, result.solution, self.host.pool.primary.provider)
             body, url = await self._after_challenge(page)
             if self.config.browser_cookies:
                 await self._copy_cookies(page, request)
@@ -140,7 +140,7 @@ class InPageSolves:
             meta[_INIT] = state["init"]
         else:
             meta.pop(_INIT, None)
-        if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.control.hold(exc, self.host.pool.primary):
+        if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.control.hold(exc, self.host.pool):
             return request.replace(dont_filter=True, meta=meta)
         if reaction is Reaction.RESCHEDULE and self.accounting.retries_left(request):
             self.stats.inc_value(f"captcha/rescheduled/{exc.code}")

@@ -28,7 +28,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
-from .accounting import Accounting
+from .accounting import CURRENCY, Accounting
 from .crawl import CrawlControl
 from .detect import detect, explain, has_markers
 from .gates import (
@@ -89,7 +89,7 @@ class CaptchaMiddleware:
         self._pool: ProviderPool | None = None
         self.control = CrawlControl.of(crawler)
         self.control.before_close.append(self._hand_back_all)
-        self.accounting = Accounting(crawler, config.max_retries)
+        self.accounting = Accounting(crawler, config.max_retries, config.prices)
         self.book = GateBook()
         #: id(request) -> gate, between parking a request and vetoing its scheduling.
         self._vetoed: dict[int, Gate] = {}
@@ -97,6 +97,8 @@ class CaptchaMiddleware:
         self._warned: set[Any] = set()
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
+        #: Estimated cost of the solves under way (held against CAPTCHA_BUDGET).
+        self._reserved = 0.0
         #: gate key -> the user agent its clearance is bound to.
         self._user_agents: dict[Any, str] = {}
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
@@ -134,7 +136,7 @@ class CaptchaMiddleware:
                     delay_scale=self.config.delay_scale,
                 )
                 for provider in self.config.providers
-            ], self.stats)
+            ], self.stats, check_interval=self.config.pause_check_interval, delay_scale=self.config.delay_scale)
         return self._pool
 
     @property
@@ -439,7 +441,7 @@ class CaptchaMiddleware:
             if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) or rule_for(exc.code).pause_all:
                 # Every request stays parked on the gate until the account works;
                 # then each fetches a fresh page (its parameters are stale by now).
-                if await self.control.hold(exc, gate.solver or self.pool.primary):
+                if await self.control.hold(exc, self.pool):
                     self._close_gate(gate, proceed=True)
                     self._reissue(gate.all_waiting())
                 else:
@@ -563,10 +565,19 @@ class CaptchaMiddleware:
         if not await self.control.wait_unpaused():
             raise _Closing()
         budget = self.config.budget
-        if budget is not None and self.stats.get_value("captcha/cost", 0.0) >= budget:
-            logger.critical("CAPTCHA_BUDGET=%g is spent: no more solves", budget)
-            self.control.close_spider("captcha_budget_exhausted")
-            raise _Closing()
+        reserve = 0.0
+        if budget is not None:
+            # What this solve may cost, held against the budget while it runs, so that
+            # solves running at once cannot together go over it.
+            available = self.pool.available() or self.pool.solvers
+            reserve = max((self.accounting.estimate(s.provider, challenge) or 0.0) for s in available)
+            spent = self.stats.get_value("captcha/cost", 0.0)
+            if spent >= budget or spent + self._reserved + reserve > budget + 1e-9:
+                logger.critical("CAPTCHA_BUDGET=%g %s is spent (%.4f, %.4f more under way): no more solves",
+                                budget, CURRENCY, spent, self._reserved)
+                self.control.close_spider("captcha_budget_exhausted")
+                raise _Closing()
+            self._reserved += reserve
         identity = identity_for(gate.first, challenge, self.config.use_proxy)
         try:
             solution, gate.solver = await self.pool.solve(challenge, identity)
@@ -575,9 +586,10 @@ class CaptchaMiddleware:
             gate.solver = next((s for s in self.pool.solvers if s.provider == provider), gate.solver)
             raise
         finally:
+            self._reserved -= reserve
             self.sync_call_stats()
         gate.solutions += 1
-        self.accounting.record_solved(gate.first, challenge, solution)
+        self.accounting.record_solved(gate.first, challenge, solution, gate.solver.provider)
         return solution
 
     async def _download(self, request: Request) -> Response:

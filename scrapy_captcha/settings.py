@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_BROWSER_COOKIES": False,
     "CAPTCHA_BROWSER_WAIT": 20.0,
     "CAPTCHA_USE_PROXY": "auto",
+    "CAPTCHA_PRICES": None,
 }
 
 
@@ -55,6 +56,8 @@ class CaptchaSettings:
     browser_wait: float
     #: auto: tasks of IP-bound kinds carry the request's proxy; always; never.
     use_proxy: str = "auto"
+    #: provider -> kind or task variant -> USD per 1000 solves, over the built-in estimates.
+    prices: dict[str, dict[str, float]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -99,6 +102,7 @@ class CaptchaSettings:
             browser_cookies=_bool(settings, "CAPTCHA_BROWSER_COOKIES", get("CAPTCHA_BROWSER_COOKIES")),
             browser_wait=_float(get("CAPTCHA_BROWSER_WAIT"), "CAPTCHA_BROWSER_WAIT"),
             use_proxy=_choice(get("CAPTCHA_USE_PROXY"), "CAPTCHA_USE_PROXY", ("auto", "always", "never")),
+            prices=_prices(get("CAPTCHA_PRICES")),
         )
 
 
@@ -116,6 +120,26 @@ def _api_urls(value: Any, providers: tuple[str, ...]) -> dict[str, str]:
                 f"or a dict of them keyed by names in CAPTCHA_PROVIDER; got {value!r}"
             )
         out[name] = str(url).rstrip("/")
+    return out
+
+
+def _prices(value: Any) -> dict[str, dict[str, float]] | None:
+    if value in (None, "", {}):
+        return None
+    problem = ("CAPTCHA_PRICES must be a dict {provider: {kind: USD per 1000 solves}} with providers "
+               f"among {', '.join(PRESETS)}, got {value!r}")
+    if not isinstance(value, dict):
+        raise CaptchaConfigError(problem)
+    out: dict[str, dict[str, float]] = {}
+    for provider, table in value.items():
+        if provider not in PRESETS or not isinstance(table, dict):
+            raise CaptchaConfigError(problem)
+        out[provider] = {}
+        for kind, usd in table.items():
+            number = _number(usd, f"CAPTCHA_PRICES[{provider!r}][{kind!r}]", float)
+            if number < 0:
+                raise CaptchaConfigError(problem)
+            out[provider][str(kind)] = number
     return out
 
 

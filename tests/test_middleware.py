@@ -254,16 +254,35 @@ async def test_a_request_downloaded_outside_the_scheduler_waits_for_its_gate(san
 @pytest.mark.parametrize(("vendor", "kind"), [("cloudflare", "cloudflare_challenge"), ("datadome", "datadome"),
                                               ("aws_waf", "aws_waf")])
 @pytest_twisted.ensureDeferred
-async def test_kinds_with_no_solving_path_are_dropped_with_their_reason(sandbox, vendor, kind):
+async def test_kinds_no_configured_provider_solves_are_dropped_with_what_would_pass_them(sandbox, caplog, vendor,
+                                                                                        kind):
+    """yescaptcha offers none of these: dropped before anything is paid, and the log says
+    which providers (or a browser) would pass them."""
     class One(CatalogSpider):
         async def start(self):
             yield scrapy.Request(f"{self.start_url}/challenge/{vendor}", callback=self.parse_item,
                                  errback=self.failed, cb_kwargs={"from_page": 0})
 
-    record = await crawl(sandbox, One)
+    record = await crawl(sandbox, One, CAPTCHA_PROVIDER="yescaptcha",
+                         CAPTCHA_API_URL=sandbox.service_url + "/yescaptcha")
     assert [(f.value.code, f.value.reason) for f in record.errbacks] == [(f"unsupported_{kind}",) * 2]
     assert record.stats[f"captcha/dropped/unsupported_{kind}"] == 1
     assert sandbox.state()["calls"] == {}  # nothing paid
+    said = [r.getMessage() for r in caplog.records if "What would pass it" in r.getMessage()]
+    assert said and ("capsolver" in said[0] or "capmonster" in said[0])
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_ip_bound_kind_without_a_proxy_is_dropped_with_the_reason(sandbox):
+    """The sandbox dialect solves the Cloudflare page only through the crawl's proxy."""
+    class One(CatalogSpider):
+        async def start(self):
+            yield scrapy.Request(f"{self.start_url}/challenge/cloudflare", callback=self.parse_item,
+                                 errback=self.failed, cb_kwargs={"from_page": 0})
+
+    record = await crawl(sandbox, One)
+    (failure,) = record.errbacks
+    assert failure.value.code == "PROXY_REQUIRED" and "meta['proxy']" in failure.value.reason
 
 
 @pytest_twisted.ensureDeferred
@@ -278,7 +297,8 @@ async def test_unsupported_pass_hands_the_page_to_the_spider(sandbox):
         def seen(self, response):
             got.append((response.status, response.headers.get("cf-mitigated")))
 
-    record = await crawl(sandbox, One, CAPTCHA_UNSUPPORTED="pass")
+    record = await crawl(sandbox, One, CAPTCHA_UNSUPPORTED="pass", CAPTCHA_PROVIDER="yescaptcha",
+                         CAPTCHA_API_URL=sandbox.service_url + "/yescaptcha")
     assert got == [(403, b"challenge")]
     assert record.stats["captcha/passed/unsupported_cloudflare_challenge"] == 1
 
