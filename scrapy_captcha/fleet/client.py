@@ -258,17 +258,19 @@ class Fleet:
             reply = await self._redis(lambda: self._scripts["reserve"](
                 keys=[self.keys.members, self.keys.spent, self.keys.reserved],
                 args=[self.process_id, self._lease_ms, self._ttl_ms, _num(self._spent), _num(wanted), _num(budget)]))
+            # (Increments, not ``= wanted``: a settle may have changed the figures during the
+            # call; what Redis got is then a little high, and the settle's own write follows.)
             if not isinstance(reply, _Missing):
                 ok, others, members = int(reply[0]), float(reply[1]), int(reply[2])
                 if ok:
-                    self._reserved = wanted
+                    self._reserved += amount
                 self._seen.usage = others + self._spent + self._reserved
                 self._seen.members = max(1, members)
                 return bool(ok)
             assert self._share is not None
-            if self._spent + wanted > self._share.budget_allowance(budget) + 1e-9 * max(1.0, budget):
+            if self._spent + self._reserved + amount > self._share.budget_allowance(budget) + 1e-9 * max(1.0, budget):
                 return False
-            self._reserved = wanted
+            self._reserved += amount
             return True
 
     async def settle(self, reserved: float, actual: float) -> None:
@@ -294,12 +296,6 @@ class Fleet:
             return self._spent, self._reserved
         spent, reserved = reply
         return sum(map(float, spent)), sum(map(float, reserved))
-
-    async def reset_budget(self) -> None:
-        """Forget what the namespace has spent (a new job on the same namespace starts afresh)."""
-        await self._redis(lambda: self._client.delete(self.keys.spent, self.keys.reserved))
-        self._spent = 0.0
-        await self._push()
 
     # ------------------------------------------------------------ task slots
 
@@ -337,13 +333,13 @@ class Fleet:
                 ok, _others, in_force = (int(x) for x in reply)
                 self._seen.limits[provider] = in_force
                 if ok:
-                    self._open[provider] = mine
+                    self._open[provider] = self._open.get(provider, 0) + 1  # (see reserve)
                 return bool(ok)
             assert self._share is not None
             cap = self._share.task_limit(provider, limit)
-            if cap and mine > cap:
+            if cap and self._open.get(provider, 0) + 1 > cap:
                 return False
-            self._open[provider] = mine
+            self._open[provider] = self._open.get(provider, 0) + 1
             return True
 
     def release_slot(self, slot: Slot, succeeded: bool = False) -> None:
