@@ -139,6 +139,35 @@ async def test_bad_settings_get_clear_errors(redis_server):
     await aio(scenario())
 
 
+@pytest_twisted.ensureDeferred
+async def test_redis_credentials_wrong_or_missing_are_a_config_error(redis_server):
+    password = "redis-Passw0rd-" + secrets.token_hex(4)
+    host = redis_server.url.split("://", 1)[1]
+
+    async def scenario():
+        raw = aioredis.from_url(redis_server.url, decode_responses=True)
+        await raw.config_set("requirepass", password)
+        try:
+            with pytest.raises(CaptchaConfigError, match="needs a password") as missing:
+                await Fleet.connect(redis_server.url, api_key=new_key())
+            with pytest.raises(CaptchaConfigError, match="refused the credentials") as wrong:
+                await Fleet.connect(f"redis://:not-{password}@{host}", api_key=new_key())
+            fleet = await Fleet.connect(f"redis://:{password}@{host}", api_key=new_key())
+            try:
+                assert fleet.connected and await fleet.reserve(0.1, 1.0)
+                assert password not in repr(fleet) + fleet.url
+            finally:
+                await fleet.close()
+            assert password not in str(missing.value) + str(wrong.value)
+        finally:
+            authed = aioredis.from_url(f"redis://:{password}@{host}", decode_responses=True)
+            await authed.config_set("requirepass", "")
+            await authed.aclose()
+            await raw.aclose()
+
+    await aio(scenario())
+
+
 # ----------------------------------------------------------------- budget
 
 

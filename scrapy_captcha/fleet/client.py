@@ -48,6 +48,8 @@ RECOVER_AFTER = 5
 RECONNECT_EVERY = 1.0
 #: Observations kept while Redis is away, to publish when it is back.
 BACKLOG = 200
+#: Clearances this process keeps a copy of (Redis has them all).
+CLEARANCES_CACHED = 4096
 
 
 class _Missing:
@@ -122,6 +124,7 @@ class Fleet:
         self._slot_turns: dict[str, asyncio.Lock] = {}
         self._slot_wake: dict[str, asyncio.Event] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, int] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
@@ -180,15 +183,17 @@ class Fleet:
                     errors=(RedisError, OSError, asyncio.TimeoutError), secret=Secret(key) if key else None)
         try:
             await fleet._join()
-        except (AuthenticationError, AuthenticationWrongNumberOfArgsError) as exc:
-            await fleet._close_client()
-            raise CaptchaConfigError(f"Redis at {fleet.url} refused the credentials in CAPTCHA_REDIS_URL "
-                                     f"({type(exc).__name__})") from None
-        except ResponseError as exc:
-            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        except (AuthenticationError, AuthenticationWrongNumberOfArgsError, ResponseError) as exc:
+            refused = not isinstance(exc, ResponseError) or any(word in str(exc) for word in ("NOAUTH", "WRONGPASS"))
+            if not refused:
+                fleet._lost(exc)
+            else:
                 await fleet._close_client()
-                raise CaptchaConfigError(f"Redis at {fleet.url} needs a password in CAPTCHA_REDIS_URL") from None
-            fleet._lost(exc)
+                if urlsplit(url).password is None:
+                    raise CaptchaConfigError(f"Redis at {fleet.url} needs a password in CAPTCHA_REDIS_URL "
+                                             "(redis://:PASSWORD@host:port/db)") from None
+                raise CaptchaConfigError(f"Redis at {fleet.url} refused the credentials in CAPTCHA_REDIS_URL "
+                                         f"({type(exc).__name__})") from None
         except fleet._errors as exc:
             fleet._lost(exc)
         fleet._supervisor = asyncio.ensure_future(fleet._supervise())
@@ -566,7 +571,7 @@ class Fleet:
         clearance = Clearance(tuple(cookies), user_agent, float(ttl))
         if ttl <= 0:
             return
-        self._clearances[identity] = (clearance, asyncio.get_running_loop().time() + ttl)
+        self._remember(identity, clearance, asyncio.get_running_loop().time() + ttl)
         await self._redis(lambda: self._pipeline(lambda p: (
             p.set(key, clearance.to_json(), px=int(ttl * 1000)),
             p.publish(self.keys.events, self._event("clearance", i=identity))), transaction=True))
@@ -592,8 +597,15 @@ class Fleet:
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignoring a malformed fleet clearance")
             return None
-        self._clearances[identity] = (clearance, loop.time() + clearance.expires_in)
+        self._remember(identity, clearance, loop.time() + clearance.expires_in)
         return clearance
+
+    def _remember(self, identity: str, clearance: Clearance, until: float) -> None:
+        if len(self._clearances) >= CLEARANCES_CACHED:
+            now = asyncio.get_running_loop().time()
+            for old in [k for k, (_, u) in self._clearances.items() if u <= now] or list(self._clearances)[:100]:
+                del self._clearances[old]
+        self._clearances[identity] = (clearance, until)
 
     async def drop_clearance(self, identity: str) -> None:
         """The site refused a shared clearance: nobody should use it again."""
@@ -615,23 +627,31 @@ class Fleet:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        wake = self._wake.setdefault("clearance:" + identity, asyncio.Event())
+        name = "clearance:" + identity
         lease = self.keys.lease(gate_lease(identity))
-        while True:
-            wake.clear()
-            clearance = await self.get_clearance(identity)
-            if clearance is not None:
-                return clearance
-            holder = await self._redis(lambda: self._client.get(lease))
-            if isinstance(holder, _Missing) or holder is None or holder == self.process_id:
-                return None
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            try:
-                await asyncio.wait_for(wake.wait(), min(left, self.refresh_interval))
-            except asyncio.TimeoutError:
-                pass
+        wake = self._wake.setdefault(name, asyncio.Event())
+        self._waiters[name] = self._waiters.get(name, 0) + 1
+        try:
+            while True:
+                wake.clear()
+                clearance = await self.get_clearance(identity)
+                if clearance is not None:
+                    return clearance
+                holder = await self._redis(lambda: self._client.get(lease))
+                if isinstance(holder, _Missing) or holder is None or holder == self.process_id:
+                    return None
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(wake.wait(), min(left, self.refresh_interval))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            # (One event per identity being waited for, not per identity ever seen.)
+            self._waiters[name] -= 1
+            if not self._waiters[name]:
+                del self._waiters[name], self._wake[name]
 
     async def clearance_or_claim(self, identity: str, *, claim_ttl: float, wait: float) -> Clearance | None:
         """The fleet's clearance for ``identity`` (waiting up to ``wait`` s for one being solved), or
