@@ -168,6 +168,47 @@ async def test_redis_credentials_wrong_or_missing_are_a_config_error(redis_serve
     await aio(scenario())
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_local_fleet_is_one_process_own_controls(caplog):
+    caplog.set_level(logging.INFO, logger="scrapy_captcha.fleet")
+
+    async def scenario():
+        fleet = Fleet.local(api_key=new_key())
+        try:
+            assert not fleet.shared and not fleet.connected
+            assert [await fleet.reserve(0.002, 0.006) for _ in range(4)] == [True, True, True, False]
+            await fleet.settle(0.002, 0.0)  # failed: refunded
+            assert await fleet.reserve(0.002, 0.006)
+            slots = [await fleet.acquire_slot(PROVIDER, 2) for _ in range(2)]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(fleet.acquire_slot(PROVIDER, 2), 0.3)
+            fleet.release_slot(slots[0], succeeded=True)
+            slots[0] = await asyncio.wait_for(fleet.acquire_slot(PROVIDER, 2), 1)
+            await fleet.pause(PROVIDER, "ERROR_ZERO_BALANCE", "no money")
+            checks = []
+
+            async def check() -> tuple[bool, str]:
+                checks.append(1)
+                return len(checks) >= 3, f"check {len(checks)}"
+
+            assert await fleet.watch_account(PROVIDER, check, interval=0.1) == "check 3"
+            assert not fleet.paused(PROVIDER)
+            await fleet.cooldown(PROVIDER, 5)
+            assert 4 < fleet.blocked_for(PROVIDER) <= 5
+            identity = fleet.identity_key("shop.example", None, "UA")
+            assert await fleet.clearance_or_claim(identity, claim_ttl=5, wait=5) is None
+            await fleet.put_clearance(identity, [SolutionCookie("sid", "1")], "UA", ttl=30)
+            assert (await fleet.get_clearance(identity)).cookies[0].value == "1"
+            fleet.publish_timing(PROVIDER, "recaptcha_v2", 1.0, 2.0)
+            for slot in slots:
+                fleet.release_slot(slot)
+        finally:
+            await fleet.close()
+
+    await aio(scenario())
+    assert not [r for r in caplog.records if r.name == "scrapy_captcha.fleet"]
+
+
 # ----------------------------------------------------------------- budget
 
 

@@ -129,7 +129,7 @@ class Fleet:
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._scripts: dict[str, Any] = {
+        self._scripts: dict[str, Any] = {} if client is None else {
             name: client.register_script(getattr(scripts, name.upper()))
             for name in ("beat", "reserve", "acquire", "release", "lower", "block", "lease", "resign", "leave",
                          "pause")
@@ -199,6 +199,27 @@ class Fleet:
         fleet._supervisor = asyncio.ensure_future(fleet._supervise())
         return fleet
 
+    @classmethod
+    def local(cls, *, api_key: str | Secret | None = None, process_id: str | None = None,
+              lease_ttl: float = 10.0) -> Fleet:
+        """The same API with no Redis: one process's own controls (its whole budget and limit).
+
+        For code that takes a fleet either way: without ``CAPTCHA_REDIS_URL``
+        the crawl uses this, and every call stays in the process.
+        """
+        key = api_key.reveal() if isinstance(api_key, Secret) else (api_key or "")
+        namespace = namespace_for(key) if key else "local"
+        fleet = cls(None, "local", Keys(namespace), IdentityHasher(key.encode() or b"local"),
+                    process_id=safe_part(process_id or default_process_id(), "process id"), lease_ttl=lease_ttl,
+                    refresh_interval=0.5, state_ttl=max(86400.0, lease_ttl), errors=(),
+                    secret=Secret(key) if key else None)
+        return fleet
+
+    @property
+    def shared(self) -> bool:
+        """Whether this fleet shares through Redis (False for :meth:`local`)."""
+        return self._client is not None
+
     async def close(self) -> None:
         """Leave the fleet: slots, leases and membership go; the spending stays counted."""
         if self.closed:
@@ -239,6 +260,8 @@ class Fleet:
             except Exception:
                 pass
             self._pubsub = None
+        if self._client is None:
+            return
         try:
             await _aclose(self._client)
         except Exception:
@@ -683,6 +706,8 @@ class Fleet:
         """A task of ``kind`` was last seen processing at ``last_miss`` s and ready at ``hit`` s (no await)."""
         safe_part(provider, "provider name")
         entry = {"k": str(kind), "m": last_miss, "h": float(hit)}
+        if self._client is None:
+            return
         if not self.connected:
             self._timing_backlog = (self._timing_backlog + [(provider, entry)])[-BACKLOG:]
             return
