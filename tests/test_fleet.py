@@ -312,7 +312,7 @@ async def test_task_limit_is_fleet_wide(redis_server):
 
 @pytest_twisted.ensureDeferred
 async def test_a_killed_process_frees_its_slots_within_a_lease(redis_server):
-    key, lease = new_key(), 1.5
+    key, lease = new_key(), 2.0
     holder = Worker("hold", redis_server.url, key, "3", env={"FLEET_LEASE": str(lease)})
     try:
         assert (await aio(holder.line()))["held"] == 3
@@ -425,7 +425,7 @@ async def test_a_lost_message_is_made_up_by_the_periodic_read(redis_server):
 
 @pytest_twisted.ensureDeferred
 async def test_one_process_checks_the_account_and_another_takes_over_when_it_dies(redis_server):
-    key, lease, interval = new_key(), 1.5, 0.3
+    key, lease, interval = new_key(), 3.0, 0.3
     checker = Worker("check", redis_server.url, key, str(interval), env={"FLEET_LEASE": str(lease)})
     try:
         assert "checking" in await aio(checker.line())
@@ -482,7 +482,7 @@ async def test_account_checks_while_paused_are_one_process_worth(redis_server):
                        for f in fleets]
             assert await asyncio.wait_for(asyncio.gather(*watches), 10) == [None] * 4
             # One process's worth: 3 s / 0.25 s = 12 checks, not 48.
-            assert 8 <= len(calls) <= 13
+            assert 4 <= len(calls) <= 13
         finally:
             await leave(*fleets)
 
