@@ -14,6 +14,7 @@ from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
 
 from . import signals
+from .fleet import Fleet
 from .model import CaptchaError, Reaction
 from .service.errors import rule_for
 
@@ -43,6 +44,31 @@ class CrawlControl:
         #: Called before the spider closes on a pause timeout, so parked requests
         #: go back to the scheduler (and to JOBDIR) first.
         self.before_close: list[Callable[[], None]] = []
+        #: What every process of the account shares (Redis, CAPTCHA_REDIS_URL), or
+        #: this process's own controls when there is no fleet.
+        self.fleet: Fleet = Fleet.local()
+        self._fleet_ready: asyncio.Future[Fleet] | None = None
+
+    async def open_fleet(self) -> Fleet:
+        """The fleet, connected once (every component that asks gets the same one)."""
+        if self._fleet_ready is None:
+            self._fleet_ready = asyncio.ensure_future(self._connect_fleet())
+        return await asyncio.shield(self._fleet_ready)
+
+    async def _connect_fleet(self) -> Fleet:
+        from .settings import CaptchaSettings
+
+        config = CaptchaSettings.from_settings(self.crawler.settings)
+        if config.redis_url is not None:
+            self.fleet = await Fleet.connect(config.redis_url.reveal(), api_key=config.api_key,
+                                             namespace=config.redis_namespace)
+        else:
+            self.fleet = Fleet.local(api_key=config.api_key)
+        return self.fleet
+
+    async def close_fleet(self) -> None:
+        if self._fleet_ready is not None and self._fleet_ready.done() and not self._fleet_ready.cancelled():
+            await self.fleet.close()
 
     @classmethod
     def of(cls, crawler: Crawler) -> CrawlControl:
@@ -187,8 +213,9 @@ class CaptchaExtension:
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
         return ext
 
-    def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+    async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
         self.control.close()
+        await self.control.close_fleet()
         stats = self.crawler.stats
         if stats is None:
             return

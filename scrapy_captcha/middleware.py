@@ -58,7 +58,7 @@ from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, 
 from .providers import ProviderPool
 from .service import protocol
 from .service.presets import providers_offering
-from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
+from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, SOLVE_TIMEOUT, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
 from .solver import Solver
 from .identity import identity_for
@@ -97,8 +97,8 @@ class CaptchaMiddleware:
         self._warned: set[Any] = set()
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
-        #: Estimated cost of the solves under way (held against CAPTCHA_BUDGET).
-        self._reserved = 0.0
+        #: The last cost a solve had (the reserve for solves of unknown price).
+        self._last_cost = 0.0
         #: gate key -> the user agent its clearance is bound to.
         self._user_agents: dict[Any, str] = {}
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
@@ -116,6 +116,7 @@ class CaptchaMiddleware:
                 "'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's default since 2.13)"
             )
         mw = cls(crawler, config)
+        crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(mw.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
@@ -274,6 +275,21 @@ class CaptchaMiddleware:
         self.crawler.signals.send_catch_log(captcha_signals.captcha_dropped, request=request,
                                             code=reason, reason=reason)
         raise CaptchaDropped(reason, reason, request.url)
+
+    async def spider_opened(self, spider: Any = None) -> None:
+        fleet = await self.control.open_fleet()
+        pool = self.pool
+        pool.floor = self._cheapest
+        if fleet.shared:
+            await pool.join_fleet(fleet)
+
+    def _cheapest(self, provider: str) -> float:
+        """The least a task of any kind costs at ``provider`` (by the price table)."""
+        from .service.prices import PRICES
+
+        known = [p.usd_per_solve for p in (PRICES.get(provider) or {}).values()]
+        known += [usd / 1000.0 for usd in ((self.config.prices or {}).get(provider) or {}).values()]
+        return min(known, default=0.0)
 
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
         if self._vetoed.pop(id(request), None) is not None:
@@ -565,32 +581,38 @@ class CaptchaMiddleware:
         if not await self.control.wait_unpaused():
             raise _Closing()
         budget = self.config.budget
-        reserve = 0.0
-        if budget is not None:
-            # What this solve may cost, held against the budget while it runs, so that
-            # solves running at once cannot together go over it.
-            available = self.pool.available() or self.pool.solvers
-            reserve = max((self.accounting.estimate(s.provider, challenge) or 0.0) for s in available)
-            spent = self.stats.get_value("captcha/cost", 0.0)
-            if spent >= budget or spent + self._reserved + reserve > budget + 1e-9:
-                logger.critical("CAPTCHA_BUDGET=%g %s is spent (%.4f, %.4f more under way): no more solves",
-                                budget, CURRENCY, spent, self._reserved)
-                self.control.close_spider("captcha_budget_exhausted")
-                raise _Closing()
-            self._reserved += reserve
+        fleet = self.control.fleet
+        # What this solve may cost, set aside against the budget while it runs (across
+        # the fleet, when there is one), so that solves under way together cannot go over.
+        available = self.pool.available() or self.pool.solvers
+        reserve = max((self.accounting.estimate(s.provider, challenge) or 0.0) for s in available)
+        # (Unknown prices: the solve is held only against a budget already spent.)
+        reserve = max(reserve, self._last_cost, 1e-9)
+        if not await fleet.reserve(reserve, budget):
+            logger.critical("CAPTCHA_BUDGET=%g %s is spent: no more solves (%.4f spent here)", budget or 0,
+                            CURRENCY, fleet.spent_here)
+            self.control.close_spider("captcha_budget_exhausted")
+            raise _Closing()
         identity = identity_for(gate.first, challenge, self.config.use_proxy)
+        charged = 0.0
         try:
             solution, gate.solver = await self.pool.solve(challenge, identity)
         except CaptchaError as exc:
             provider = getattr(exc, "provider", None)
             gate.solver = next((s for s in self.pool.solvers if s.provider == provider), gate.solver)
+            if exc.code == SOLVE_TIMEOUT:
+                charged = reserve  # the task may still be solved, and charged, at the service
             raise
+        else:
+            gate.solutions += 1
+            cost = self.accounting.record_solved(gate.first, challenge, solution, gate.solver.provider)
+            charged = cost if cost is not None else reserve
+            if cost:
+                self._last_cost = cost
+            return solution
         finally:
-            self._reserved -= reserve
+            await fleet.settle(reserve, charged)
             self.sync_call_stats()
-        gate.solutions += 1
-        self.accounting.record_solved(gate.first, challenge, solution, gate.solver.provider)
-        return solution
 
     async def _download(self, request: Request) -> Response:
         engine = self.crawler.engine

@@ -75,6 +75,8 @@ class Poller:
         self._waiting: dict[str, list[PendingTask]] = {}
         #: kind -> cold tasks polling before anything is known.
         self._scouts: dict[str, int] = {}
+        #: Called with (kind, last miss, hit) for every answered task (the fleet shares them).
+        self.on_observe: Callable[[str, float | None, float], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -211,6 +213,8 @@ class Poller:
             if solution is not None:
                 first = not self.planner.known(task.kind)
                 self.planner.observe(task.kind, task.last_miss, asked, probe=task.probe)
+                if self.on_observe is not None:
+                    self.on_observe(task.kind, task.last_miss, asked)
                 self._finish(task, solution=solution)
                 if first:
                     self._learned(task.kind)

@@ -86,6 +86,10 @@ class ProviderPool:
         #: Called with (state, what happened) whenever a provider leaves or rejoins.
         self.on_change = on_change
         self.states = {s.provider: ProviderState(s.provider) for s in solvers}
+        #: Shared with the other processes of the account (fleet mode), or None.
+        self.fleet: Any = None
+        #: provider -> the least a task costs there (an account must hold that to come back).
+        self.floor: Callable[[str], float] = lambda provider: 0.0
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._back: asyncio.Event | None = None
         self._warned: set[tuple[str, str]] = set()
@@ -164,9 +168,43 @@ class ProviderPool:
         if self.stats is not None:
             self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
 
+    # --------------------------------------------------------------- fleet
+
+    async def join_fleet(self, fleet: Any) -> None:
+        """Share rotation, task slots, cooldowns and poll timings with the fleet."""
+        self.fleet = fleet
+        for solver in self.solvers:
+            await solver.join_fleet(fleet)
+        fleet.on_state(self._fleet_state)
+        fleet.on_block(self._fleet_block)
+
+    def _fleet_state(self, shared: Any) -> None:
+        """Another process paused or resumed a provider of the account."""
+        state = self.states.get(shared.provider)
+        if state is None:
+            return
+        if shared.paused and state.status == OK:
+            solver = next(s for s in self.solvers if s.provider == shared.provider)
+            code = shared.code or "PAUSED_BY_FLEET"
+            self._take_out(solver, CaptchaError(code, shared.reason, Reaction.PAUSE), OUT, shared=False)
+        elif not shared.paused and state.status == OUT:
+            self._bring_back(state, shared.reason or "resumed by the fleet", shared=False)
+
+    def _fleet_block(self, provider: str, seconds: float, what: str) -> None:
+        state = self.states.get(provider)
+        if state is None or what != "calls" or state.status != OK:
+            return
+        solver = next(s for s in self.solvers if s.provider == provider)
+        until = asyncio.get_running_loop().time() + seconds
+        state.status, state.code, state.reason, state.until = COOLDOWN, "COOLDOWN_BY_FLEET", "", until
+        self._notify(state, COOLDOWN)
+        self._watchers[provider] = asyncio.ensure_future(
+            self._watch(solver, CaptchaError("COOLDOWN_BY_FLEET", "", Reaction.COOLDOWN)))
+
     # ------------------------------------------------------------ rotation
 
-    def _take_out(self, solver: Solver, exc: CaptchaError, status: str) -> None:
+    def _take_out(self, solver: Solver, exc: CaptchaError, status: str, *, shared: bool = True) -> None:
+        """``shared``: this process met the condition (the fleet hears of it)."""
         state = self.states[solver.provider]
         loop = asyncio.get_running_loop()
         if state.status == status and state.code == exc.code and solver.provider in self._watchers:
@@ -185,6 +223,8 @@ class ProviderPool:
         if self.stats is not None:
             self.stats.inc_value(f"captcha/provider/{solver.provider}/{status}/{exc.code}")
         self._notify(state, status)
+        if shared and status == OUT and self.fleet is not None:
+            _spawn(self.fleet.pause(solver.provider, exc.code, exc.description))
         watcher = self._watchers.get(solver.provider)
         if watcher is not None and not watcher.done():
             watcher.cancel()
@@ -203,29 +243,50 @@ class ProviderPool:
                 if not rule.check_before_resume:
                     self._bring_back(state, "cooldown over")
                     return
+            if self.fleet is not None:
+                # One process of the fleet checks the account; the others hear the verdict.
+                if state.status == COOLDOWN:
+                    await self.fleet.pause(solver.provider, exc.code, exc.description)
+                why = await self.fleet.watch_account(solver.provider, lambda: self._check(solver),
+                                                     interval=self.check_interval)
+                if why is not None and state.status != OK:
+                    self._bring_back(state, why)
+                return
             while True:
                 await asyncio.sleep(self.check_interval)
-                try:
-                    balance = await solver.balance()
-                except CaptchaError as fault:
-                    logger.info("Captcha provider %s still unusable: %s", solver.provider, fault.code)
-                    continue
-                state.balance = balance
-                if balance > 0:
-                    self._bring_back(state, f"balance {balance:g}")
+                ok, why = await self._check(solver)
+                if ok:
+                    self._bring_back(state, why)
                     return
-                logger.info("Captcha provider %s balance is still %g", solver.provider, balance)
         finally:
             if self._watchers.get(solver.provider) is asyncio.current_task():
                 del self._watchers[solver.provider]
 
-    def _bring_back(self, state: ProviderState, why: str) -> None:
+    async def _check(self, solver: Solver) -> tuple[bool, str]:
+        """Whether the account can pay for a task again (and why, for the log)."""
+        state = self.states[solver.provider]
+        try:
+            balance = await solver.balance()
+        except CaptchaError as fault:
+            logger.info("Captcha provider %s still unusable: %s", solver.provider, fault.code)
+            return False, fault.code
+        state.balance = balance
+        # A balance below one task's price is as good as none: the service refuses the task.
+        floor = self.floor(solver.provider)
+        if balance > 0 and balance >= floor:
+            return True, f"balance {balance:g}"
+        logger.info("Captcha provider %s balance is still %g", solver.provider, balance)
+        return False, f"balance {balance:g}"
+
+    def _bring_back(self, state: ProviderState, why: str, *, shared: bool = True) -> None:
         was = state.code
         state.status, state.code, state.reason, state.faults = OK, None, "", 0
         logger.warning("Captcha provider %s is back in rotation (%s; it was out for %s)", state.name, why, was)
         if self.stats is not None:
             self.stats.inc_value(f"captcha/provider/{state.name}/back")
         self._notify(state, f"back: {why}")
+        if shared and self.fleet is not None and self.fleet.paused(state.name):
+            _spawn(self.fleet.resume(state.name, why))
         if self._back is not None:
             self._back.set()
             self._back = None
@@ -264,3 +325,13 @@ class ProviderPool:
         self._watchers.clear()
         for solver in self.solvers:
             await solver.close()
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    """Run a fleet write in the background (held, so it is not collected half-way)."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_BROWSER_WAIT": 20.0,
     "CAPTCHA_USE_PROXY": "auto",
     "CAPTCHA_PRICES": None,
+    "CAPTCHA_REDIS_URL": None,
+    "CAPTCHA_REDIS_NAMESPACE": None,
 }
 
 
@@ -58,6 +60,9 @@ class CaptchaSettings:
     use_proxy: str = "auto"
     #: provider -> kind or task variant -> USD per 1000 solves, over the built-in estimates.
     prices: dict[str, dict[str, float]] | None = None
+    #: Fleet mode: the Redis every process of one account shares, and the namespace there.
+    redis_url: Secret | None = None
+    redis_namespace: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -103,6 +108,8 @@ class CaptchaSettings:
             browser_wait=_float(get("CAPTCHA_BROWSER_WAIT"), "CAPTCHA_BROWSER_WAIT"),
             use_proxy=_choice(get("CAPTCHA_USE_PROXY"), "CAPTCHA_USE_PROXY", ("auto", "always", "never")),
             prices=_prices(get("CAPTCHA_PRICES")),
+            redis_url=_redis_url(get("CAPTCHA_REDIS_URL")),
+            redis_namespace=_namespace(get("CAPTCHA_REDIS_NAMESPACE"), api_key),
         )
 
 
@@ -121,6 +128,28 @@ def _api_urls(value: Any, providers: tuple[str, ...]) -> dict[str, str]:
             )
         out[name] = str(url).rstrip("/")
     return out
+
+
+def _redis_url(value: Any) -> Secret | None:
+    """A Redis URL may hold a password: kept as a secret, never echoed in an error."""
+    if value in (None, ""):
+        return None
+    scheme = urlsplit(str(value)).scheme if isinstance(value, str) else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise CaptchaConfigError("CAPTCHA_REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                                 "(the value given is not shown: it may hold a password)")
+    return Secret(str(value))
+
+
+def _namespace(value: Any, api_key: str) -> str | None:
+    if value in (None, ""):
+        return None
+    from .fleet.naming import check_namespace  # (no redis needed for the check)
+
+    try:
+        return check_namespace(value, api_key)
+    except ValueError as exc:
+        raise CaptchaConfigError(str(exc)) from None
 
 
 def _prices(value: Any) -> dict[str, dict[str, float]] | None:

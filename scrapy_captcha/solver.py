@@ -79,6 +79,8 @@ class Solver:
         # Set by COOLDOWN codes: no call at all before this loop time.
         self._blocked_until = 0.0
         self.stats: dict[str, int] = {"create": 0, "poll": 0, "balance": 0, "report": 0}
+        #: Shared controls of every process of the account (fleet mode), or None.
+        self.fleet: Any = None
         #: BACKOFF events by code (each one a delayed repeat of a call).
         self.faults: dict[str, int] = {}
 
@@ -105,7 +107,12 @@ class Solver:
         loop = asyncio.get_running_loop()
         # Services count a task against their limit from create to done.
         await self.limiter.acquire()
+        slot = None
+        ok = False
         try:
+            if self.fleet is not None and self.limiter.ceiling:
+                # The limit is the account's, whichever process creates the task.
+                slot = await self.fleet.acquire_slot(self.provider, self.limiter.ceiling)
             started = loop.time()
             deadline = started + self.timeout
             task_id, solution = await self._with_backoff(
@@ -119,8 +126,11 @@ class Solver:
                 # One future per waiting task; the poller's heap keeps the time.
                 solution, polls = await self.poller.wait(task_id, protocol.variant(challenge), loop.time(),
                                                           deadline, challenge)
+            ok = True
         finally:
             self.limiter.release()
+            if slot is not None:
+                self.fleet.release_slot(slot, succeeded=ok)
         self.limiter.succeeded()
         return dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls,
                                    received=loop.time())
@@ -169,6 +179,24 @@ class Solver:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
+    # ---------------------------------------------------------------- fleet
+
+    async def join_fleet(self, fleet: Any) -> None:
+        """Share cooldowns, creation holds, the task limit and poll timings with the fleet."""
+        self.fleet = fleet
+        fleet.on_block(self._fleet_block)
+        publish = await fleet.share_timings(self.provider, self.planner)
+        self.poller.on_observe = publish
+
+    def _fleet_block(self, provider: str, seconds: float, what: str) -> None:
+        if provider != self.provider:
+            return
+        until = asyncio.get_running_loop().time() + seconds
+        if what == "calls":
+            self._blocked_until = max(self._blocked_until, until)
+        else:
+            self._create_not_before = max(self._create_not_before, until)
+
     # ------------------------------------------------------------ internals
 
     def block(self, seconds: float) -> None:
@@ -211,6 +239,8 @@ class Solver:
                 if rule.reaction is Reaction.COOLDOWN:
                     # Every service bans clients that keep calling through a block.
                     self.block(rule.delay * self.delay_scale)
+                    if self.fleet is not None:
+                        await self.fleet.cooldown(self.provider, rule.delay * self.delay_scale)
                 if rule.reaction is not Reaction.BACKOFF:
                     raise
                 if deadline is not None and loop.time() >= deadline:
@@ -223,8 +253,12 @@ class Solver:
                 delay = min(MAX_BACKOFF, delay) * random.uniform(0.8, 1.2) * self.delay_scale
                 if rule.global_wait:
                     self._create_not_before = max(self._create_not_before, loop.time() + delay)
+                    if self.fleet is not None:
+                        await self.fleet.hold_creates(self.provider, delay)
                 if rule.lower_concurrency:
                     self.limiter.lower()
+                    if self.fleet is not None:
+                        await self.fleet.lower_limit(self.provider)
                 attempt += 1
                 if deadline is not None and loop.time() + delay >= deadline:
                     await self._sleep(max(0.0, deadline - loop.time()))
