@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from .model import CaptchaError, Challenge, Identity, Proxy, Solution
     from .service.errors import Rule
+    from .solver import Solver
 
 #: Exit codes (see the module docstring).
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
@@ -175,7 +176,8 @@ def _fetch_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-async def _get(session: aiohttp.ClientSession, url: str, args: argparse.Namespace) -> tuple[bytes, str, int, dict[str, str]]:
+async def _get(session: aiohttp.ClientSession, url: str,
+               args: argparse.Namespace) -> tuple[bytes, str, int, dict[str, str]]:
     import aiohttp
 
     try:
@@ -229,7 +231,8 @@ def _challenge_line(ch: Challenge, page: Page) -> str:
                                                      "api_domain") if (value := getattr(ch, name)))
     params = "".join(f" {k}={_shown(v, page) if k.endswith('url') else v}" for k, v in ch.params)
     return (f"{ch.kind} sitekey={ch.sitekey} blocking={ch.blocking} invisible={ch.invisible} "
-            f"enterprise={ch.enterprise} page_url={ch.page_url if page.url_known else '(no --url given)'} fields={','.join(ch.response_fields)}"
+            f"enterprise={ch.enterprise} page_url={ch.page_url if page.url_known else '(no --url given)'} "
+            f"fields={','.join(ch.response_fields)}"
             + (f" {extras}" if extras else "") + params)
 
 
@@ -240,7 +243,8 @@ def _challenge_heading(ch: Challenge) -> str:
     extras = [f"{name}={_short(value)}" for name in ("action", "data_s", "cdata", "rqdata")
               if (value := getattr(ch, name))]
     extras += [f"{k}={_short(v)}" for k, v in ch.params]
-    return f"{ch.kind:<12} sitekey {ch.sitekey or '-'}, {', '.join(flags)}" + (f"  {' '.join(extras)}" if extras else "")
+    heading = f"{ch.kind:<12} sitekey {ch.sitekey or '-'}, {', '.join(flags)}"
+    return heading + (f"  {' '.join(extras)}" if extras else "")
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -375,9 +379,9 @@ class Retries:
         async def sleep(delay: float) -> None:
             exc = sys.exc_info()[1]
             if isinstance(exc, CaptchaError):
-                last = self.faults.get(provider)
-                again = last is not None and last[:2] == (exc.code, exc.description)
-                self.faults[provider] = (exc.code, exc.description, last[2] + 1 if again else 1)
+                code, description, times = self.faults.get(provider, ("", "", 0))
+                again = (code, description) == (exc.code, exc.description)
+                self.faults[provider] = (exc.code, exc.description, times + 1 if again else 1)
                 what = "again" if again else (f"{exc.code}: {exc.description}" if exc.description else exc.code)
                 self._say(f"{provider}: {what} - the call is repeated in {delay:.1f} s, as a crawl would")
             elif delay >= 0.5:
@@ -401,8 +405,10 @@ def _reaction_text(code: str, rule: Rule, reaction: Any, provider: str | None) -
     service = provider or "the provider"
     if reaction is Reaction.DROP:
         if rule.reaction is Reaction.BACKOFF:
-            return ("repeat the call with growing delays" + (f" ({rule.attempts} attempts)" if rule.attempts else "")
-                    + ", then drop the request (its errback gets CaptchaDropped)")
+            times = f"{rule.attempts} times" if rule.attempts else "while the solve timeout allows"
+            growth = ", doubling the wait" if rule.exponential else ""
+            return (f"repeat the call {times} ({rule.delay:g} s apart{growth}), then drop the request "
+                    "(its errback gets CaptchaDropped)")
         if rule.proxyless_retry:
             return "retry once without the proxy, then drop the request (its errback gets CaptchaDropped)"
         return "drop the request: retrying will not help (its errback gets CaptchaDropped)"
@@ -410,7 +416,8 @@ def _reaction_text(code: str, rule: Rule, reaction: Any, provider: str | None) -
         return "fetch the page again and solve anew, up to CAPTCHA_MAX_RETRIES times, then drop the request"
     if reaction is Reaction.BACKOFF:
         how = f"wait {rule.delay:g} s" + (", doubling each time," if rule.exponential else "")
-        limit = f" up to {rule.attempts} times, then drop the request" if rule.attempts else " while the solve timeout allows"
+        limit = (f" up to {rule.attempts} times, then drop the request" if rule.attempts
+                 else " while the solve timeout allows")
         scope = " (all task creation at this provider waits)" if rule.global_wait else ""
         return f"{how} and repeat the call{limit}{scope}"
     if reaction is Reaction.COOLDOWN:
@@ -510,11 +517,10 @@ def _cost(solution: Solution, provider: str, challenge: Challenge, identity: Ide
 def _cost_text(cost: dict[str, Any]) -> str:
     if cost["cost"] is None:
         return f"unknown: the service reports none and the price table has no entry ({cost['unit']})"
-    text = f"{cost['cost']:g} {cost['unit']}"
-    if "usd" in cost:
-        text += f" (~{cost['usd']:g} USD)"
-    return text + (" (estimate: the service reports no cost; service/prices.py)" if cost["estimate"]
-                   else " (reported by the service)")
+    text = f"{cost['cost']:g} {cost['unit']}" + (f" = ~{cost['usd']:g} USD" if "usd" in cost else "")
+    if cost["estimate"]:
+        return text + " (estimate from the price table: the service reports no cost)"
+    return text + " (reported by the service)"
 
 
 def _solution_json(solution: Solution, provider: str, challenge: Challenge,
@@ -538,7 +544,8 @@ def _print_solved(result: dict[str, Any]) -> None:
     print(f"  time        {result['elapsed']:.1f} s, {polls} poll{'' if polls == 1 else 's'}")
     print(f"  cost        {_cost_text(result)}")
     for cookie in result["cookies"]:
-        print(f"  cookie      {cookie['name']}={cookie['value']}" + (f" ({cookie['domain']})" if cookie["domain"] else ""))
+        where = f" ({cookie['domain']})" if cookie["domain"] else ""
+        print(f"  cookie      {cookie['name']}={cookie['value']}{where}")
     if result["user_agent"]:
         print(f"  user agent  {result['user_agent']} (later requests of this gate must send it)")
 
@@ -580,32 +587,30 @@ async def _prepare(challenge: Challenge, page: Page, session: aiohttp.ClientSess
     return dataclasses.replace(challenge, params=tuple(sorted(params.items())), sitekey=sitekey)
 
 
-def _choose(challenges: list[Challenge], everything: bool) -> tuple[list[Challenge], dict[int, Challenge]]:
-    """The challenges to solve (the blocking ones, or all), and those detected twice.
+def _choose(challenges: list[Challenge], everything: bool) -> tuple[list[int], dict[int, int]]:
+    """Indexes of the challenges to solve (the blocking ones, or all), and of those detected twice.
 
     One widget can be reported under two kinds (a Cloudflare challenge page and
     its Turnstile): it is solved once, as the kind a crawl would pick (one it
-    solves over plain HTTP first); the other is mapped, by index, to that one.
+    solves over plain HTTP first); the other maps to that one's index.
     """
     from .detect import SOLVABLE_KINDS
 
-    chosen = [c for c in challenges if everything or c.blocking]
-    same_as: dict[int, Challenge] = {}
-    first: dict[str, Challenge] = {}
-    for ch in sorted(chosen, key=lambda c: c.kind not in SOLVABLE_KINDS):
-        if ch.sitekey and ch.sitekey in first:
-            same_as[challenges.index(ch)] = first[ch.sitekey]
-        elif ch.sitekey:
-            first[ch.sitekey] = ch
+    chosen = [i for i, c in enumerate(challenges) if everything or c.blocking]
+    same_as: dict[int, int] = {}
+    first: dict[str, int] = {}
+    for i in sorted(chosen, key=lambda i: challenges[i].kind not in SOLVABLE_KINDS):
+        key = challenges[i].sitekey
+        if key and key in first:
+            same_as[i] = first[key]
+        elif key:
+            first[key] = i
     return chosen, same_as
 
 
-def _solvers(providers: list[str], urls: dict[str, str], timeout: float, retries: Retries) -> list[Any]:
+def _solvers(providers: list[str], urls: dict[str, str], timeout: float, retries: Retries) -> list[Solver]:
     from .solver import Solver
 
-    missing = [p for p in providers if _api_key(p) is None]
-    if missing:
-        raise CliError(f"no API key for {', '.join(missing)}: {NO_KEY}")
     return [Solver(p, api_key=_api_key(p), api_url=urls.get(p), timeout=timeout, sleep=retries.sleeper(p))
             for p in providers]
 
@@ -616,9 +621,14 @@ def _solve(args: argparse.Namespace) -> int:
     identity_proxy = _proxy_from(args)
     if args.timeout <= 0:
         raise CliError("--timeout must be a number of seconds > 0")
-    if not _is_url(args.source) and not args.url:
+    if not _is_url(args.source):
         _read_file(args.source)  # a missing file is the first thing to say
-        raise CliError("a saved page needs --url, the address it was saved from: the service solves for that site")
+        if not args.url:
+            raise CliError("a saved page needs --url, the address it was saved from: "
+                           "the service solves for that site")
+    missing = [p for p in providers if _api_key(p) is None]
+    if missing:
+        raise CliError(f"no API key for {', '.join(missing)}: {NO_KEY}")
     return asyncio.run(_solve_async(args, providers, urls, identity_proxy))
 
 
@@ -659,8 +669,8 @@ async def _solve_async(args: argparse.Namespace, providers: list[str], urls: dic
         pool = ProviderPool(_solvers(providers, urls, args.timeout, retries))
         exit_code = EXIT_OK
         try:
-            for ch in challenges:
-                entry: dict[str, Any] = {**_challenge_json(ch, page), "selected": ch in chosen}
+            for i, ch in enumerate(challenges):
+                entry: dict[str, Any] = {**_challenge_json(ch, page), "selected": i in chosen}
                 doc["challenges"].append(entry)
                 if human:
                     print()
@@ -668,12 +678,12 @@ async def _solve_async(args: argparse.Namespace, providers: list[str], urls: dic
                     if args.explain:
                         print(f"    {_challenge_line(ch, page)}")
                         _print_explained(ch, page)
-                if ch not in chosen:
+                if i not in chosen:
                     if human:
                         print("  skipped     incidental (a crawl leaves it alone; --all solves it)")
                     continue
-                twin = same_as.get(challenges.index(ch))
-                if twin is not None:
+                if i in same_as:
+                    twin = challenges[same_as[i]]
                     entry["selected"] = False
                     entry["same_as"] = twin.kind
                     if human:
@@ -683,6 +693,7 @@ async def _solve_async(args: argparse.Namespace, providers: list[str], urls: dic
                 ready = await _prepare(ch, page, session, args, say)
                 identity = Identity(identity_proxy if ch.kind in IP_BOUND_KINDS else None, args.user_agent)
                 say(f"solving {ch.kind} with {', '.join(providers)} (--timeout {args.timeout:g} s)")
+                retries.faults.clear()
                 try:
                     solution, solver = await pool.solve(ready, identity)
                 except CaptchaError as exc:

@@ -23,10 +23,6 @@ PROXY_PASSWORD = "pw-RECOGNISABLE-0a9b8c"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 TOKEN = re.compile(r"token {7}\S{12}\.\.\.\S{4} \((\d+) chars\)")
 
-#: Everything the command printed in this module, to check for secrets at the end.
-PRINTED: list[str] = []
-
-
 def run(*args: str, key: str | None = None, env: dict[str, str] | None = None,
         timeout: float = 120) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CAPTCHA_")}
@@ -35,8 +31,10 @@ def run(*args: str, key: str | None = None, env: dict[str, str] | None = None,
     clean.update(env or {})
     out = subprocess.run([sys.executable, "-m", "scrapy_captcha.cli", *args], capture_output=True, text=True,
                          timeout=timeout, env=clean)
-    PRINTED.extend((out.stdout, out.stderr))
     assert "Traceback" not in out.stderr, out.stderr
+    # Whatever the path (success, error, --json), no secret is ever printed.
+    for secret in (KEY, PROXY_PASSWORD):
+        assert secret not in out.stdout and secret not in out.stderr
     return out
 
 
@@ -88,7 +86,8 @@ def test_a_missing_file_is_one_clear_line(tmp_path, command):
     out = run(command, str(missing), "--url", "https://shop.example/x")
     assert out.returncode == 2
     assert out.stdout == ""
-    assert out.stderr.strip() == f"scrapy-captcha {command}: {missing}: no such file (give a saved page or an http(s) URL)"
+    assert out.stderr.strip() == (f"scrapy-captcha {command}: {missing}: no such file "
+                                  "(give a saved page or an http(s) URL)")
 
 
 def test_detect_json_parses(sandbox):
@@ -140,6 +139,14 @@ def test_a_saved_page_needs_its_url(tmp_path):
     assert "a saved page needs --url" in out.stderr
 
 
+def test_no_key_is_one_line_and_no_python(sandbox):
+    out = run("solve", sandbox.site_url + "/item/1", "--provider", "sandbox,capsolver")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == ("scrapy-captcha solve: no API key for capsolver: set the CAPTCHA_API_KEY "
+                                  "environment variable (the sandbox needs none)")
+    assert calls(sandbox, "createTask") == 0
+
+
 def test_bad_key_says_the_crawl_pauses_and_what_to_do(sandbox):
     sandbox.configure(keys={KEY: "ERROR_KEY_DOES_NOT_EXIST"})
     out = run("solve", sandbox.site_url + "/item/2", "--provider", "sandbox", "--api-url", sandbox.service_url,
@@ -174,7 +181,16 @@ def test_a_kind_the_provider_does_not_offer(sandbox):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "solved by   capsolver" in out.stdout
     assert "yescaptcha cannot solve geetest (ERROR_TASK_NOT_SUPPORTED): trying capsolver" in out.stderr
-    assert re.search(r"cost {8}0\.0012 USD \(estimate: the service reports no cost", out.stdout)
+    assert "cost        0.0012 USD (estimate from the price table: the service reports no cost)" in out.stdout
+
+
+def test_costs_say_their_unit(sandbox):
+    """yescaptcha reports no cost and counts in points: the estimate says so."""
+    out = run("solve", sandbox.site_url + "/challenge/recaptcha-v3/1", "--provider", "yescaptcha",
+              "--api-url", sandbox.service_url + "/yescaptcha", key=KEY)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert ("cost        20 points = ~0.0028 USD (estimate from the price table: the service reports no cost)"
+            in out.stdout)
 
 
 def test_an_unreachable_service(sandbox):
@@ -347,9 +363,13 @@ def test_the_command_keeps_scrapy_offline():
     assert out.stdout.strip() == "('file:///tmp/my-list.dat',)", out.stderr
 
 
-def test_the_key_and_the_proxy_password_were_never_printed():
-    """Runs last in this module: every output above, success and error paths alike."""
-    assert len(PRINTED) > 20
-    for text in PRINTED:
-        assert KEY not in text
-        assert PROXY_PASSWORD not in text
+def test_the_key_is_never_printed(sandbox):
+    """run() checks every command of this module; here the key demonstrably reaches the service."""
+    page = sandbox.site_url + "/challenge/hcaptcha/3"
+    assert run("solve", page, "--provider", "sandbox", "--api-url", sandbox.service_url, key=KEY).returncode == 0
+    assert run("solve", page, "--json", "--provider", "sandbox", "--api-url", sandbox.service_url,
+               "--explain", key=KEY).returncode == 0
+    sandbox.configure(keys={KEY: "ERROR_KEY_DENIED_ACCESS"})  # the service knows this very key
+    for out in (run("solve", page, "--provider", "sandbox", "--api-url", sandbox.service_url, key=KEY),
+                run("balance", "--provider", "sandbox", "--api-url", sandbox.service_url, "--json", key=KEY)):
+        assert out.returncode == 3 and "ERROR_KEY_DENIED_ACCESS" in out.stdout
