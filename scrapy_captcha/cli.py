@@ -449,7 +449,7 @@ _CLI_HINTS = {
 
 def _error_json(exc: CaptchaError, provider: str | None, retries: Retries) -> dict[str, Any]:
     """Code, description, and what a crawl does about it; a timeout spent on a fault names the fault."""
-    from .service.errors import SOLVE_TIMEOUT, rule_for
+    from .service.errors import SOLVE_TIMEOUT, TRANSPORT_ERROR, rule_for
 
     # Some services repeat the code as the description: say it once.
     code, description, reaction = exc.code, ("" if exc.description == exc.code else exc.description), exc.reaction
@@ -467,6 +467,8 @@ def _error_json(exc: CaptchaError, provider: str | None, retries: Retries) -> di
     advice = rule.advice or _CLI_HINTS.get(code, "")
     if rule.advice and code in _CLI_HINTS:
         advice += f" ({_CLI_HINTS[code]})"
+    if provider == "sandbox" and code == TRANSPORT_ERROR:
+        advice = "is the sandbox running? start it with `scrapy-captcha sandbox` (port 8975), or give its --api-url"
     data["advice"] = advice
     return data
 

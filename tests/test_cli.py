@@ -347,6 +347,13 @@ def test_ip_bound_kinds_go_through_the_crawl_s_proxy(proxied_sandbox):
     assert counters["auth_failures"] == 0 and counters["requests"] >= 2
 
 
+def test_a_sandbox_port_in_use_is_one_line(sandbox):
+    taken = sandbox.service_url.rsplit(":", 1)[1]
+    out = run("sandbox", "--service-port", taken, "--site-port", "0", timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "the sandbox cannot listen" in out.stderr and "--service-port 0" in out.stderr
+
+
 # ------------------------------------------------------------------ hygiene
 
 
