@@ -36,3 +36,10 @@ print(f"browser pages passed: {sum(1 for i in items if i['result'] in ('verified
 for item in items:
     print(f"  {item['page']:<36} {item['result']}")
 PY
+echo
+echo "from the shell: test a page and the account (key from CAPTCHA_API_KEY; the sandbox needs none, docs/cli.md)"
+echo "\$ scrapy-captcha solve $site_url/challenge/turnstile/1 --provider sandbox --api-url $service_url"
+env -u CAPTCHA_API_KEY "$BIN/scrapy-captcha" solve "$site_url/challenge/turnstile/1" --provider sandbox \
+  --api-url "$service_url" 2>/dev/null
+echo "\$ scrapy-captcha balance --provider sandbox --api-url $service_url"
+env -u CAPTCHA_API_KEY "$BIN/scrapy-captcha" balance --provider sandbox --api-url "$service_url"
