@@ -349,10 +349,11 @@ def _api_urls(args: argparse.Namespace, providers: list[str]) -> dict[str, str]:
 
 
 def _api_key(provider: str) -> str | None:
-    """The key for ``provider``: CAPTCHA_API_KEY; the sandbox takes any key, so it needs none."""
-    from .settings import SANDBOX_KEY
+    """The key for ``provider``: CAPTCHA_API_KEY_<PROVIDER>, else CAPTCHA_API_KEY; the sandbox
+    takes any key, so it needs none."""
+    from .settings import SANDBOX_KEY, key_variable
 
-    key = os.environ.get("CAPTCHA_API_KEY", "").strip()
+    key = (os.environ.get(key_variable(provider), "") or os.environ.get("CAPTCHA_API_KEY", "")).strip()
     if key:
         return key
     return SANDBOX_KEY if provider == "sandbox" else None

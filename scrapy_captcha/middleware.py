@@ -129,7 +129,7 @@ class CaptchaMiddleware:
             self._pool = ProviderPool(self._solvers or [
                 Solver(
                     provider,
-                    api_key=self.config.api_key.reveal(),
+                    api_key=self.config.api_keys[provider].reveal(),
                     api_url=self.config.api_urls.get(provider),
                     timeout=self.config.solve_timeout,
                     max_concurrent_tasks=self.config.max_concurrent_tasks,

@@ -41,7 +41,10 @@ DEFAULTS: dict[str, Any] = {
 class CaptchaSettings:
     enabled: bool
     providers: tuple[str, ...]
+    #: The first provider's key (it names the account in fleet mode).
     api_key: Secret
+    #: provider -> its key (each provider's account has its own).
+    api_keys: dict[str, Secret]
     #: provider name -> base URL override
     api_urls: dict[str, str]
     max_retries: int
@@ -73,22 +76,13 @@ class CaptchaSettings:
         enabled = _bool(settings, "CAPTCHA_ENABLED", get("CAPTCHA_ENABLED"))
         providers = _providers(get("CAPTCHA_PROVIDER"))
         api_urls = _api_urls(get("CAPTCHA_API_URL"), providers)
-        api_key = settings.get("CAPTCHA_API_KEY") or os.environ.get("CAPTCHA_API_KEY") or ""
-        if not isinstance(api_key, str):
-            raise CaptchaConfigError("CAPTCHA_API_KEY must be a string")
-        api_key = api_key.strip()
-        if not api_key:
-            if providers == ("sandbox",):
-                api_key = SANDBOX_KEY
-            elif enabled:
-                raise CaptchaConfigError(
-                    f"CAPTCHA_API_KEY is not set: set it in the settings or the environment "
-                    f"variable CAPTCHA_API_KEY (provider {', '.join(providers)})"
-                )
+        api_keys = _api_keys(settings.get("CAPTCHA_API_KEY"), providers, enabled)
+        api_key = api_keys[providers[0]].reveal() if providers[0] in api_keys else ""
         return cls(
             enabled=enabled,
             providers=providers,
             api_key=Secret(api_key),
+            api_keys=api_keys,
             api_urls=api_urls,
             max_retries=_int(get("CAPTCHA_MAX_RETRIES"), "CAPTCHA_MAX_RETRIES", minimum=0),
             solve_timeout=_float(get("CAPTCHA_SOLVE_TIMEOUT"), "CAPTCHA_SOLVE_TIMEOUT"),
@@ -128,6 +122,45 @@ def _api_urls(value: Any, providers: tuple[str, ...]) -> dict[str, str]:
             )
         out[name] = str(url).rstrip("/")
     return out
+
+
+def key_variable(provider: str) -> str:
+    """The environment variable of one provider's key: ``CAPTCHA_API_KEY_CAPSOLVER``..."""
+    return "CAPTCHA_API_KEY_" + provider.upper()
+
+
+def _api_keys(value: Any, providers: tuple[str, ...], enabled: bool) -> dict[str, Secret]:
+    """Each provider's key: ``CAPTCHA_API_KEY`` (one string for all, or ``{provider: key}``),
+    else its environment variable ``CAPTCHA_API_KEY_<PROVIDER>``, else ``CAPTCHA_API_KEY``'s."""
+    if value is not None and not isinstance(value, (str, dict)):
+        raise CaptchaConfigError("CAPTCHA_API_KEY must be a string, or a dict {provider: key} "
+                                 f"for the providers in CAPTCHA_PROVIDER ({', '.join(providers)})")
+    own = value if isinstance(value, dict) else {}
+    unknown = [name for name in own if name not in providers]
+    if unknown:
+        raise CaptchaConfigError(f"CAPTCHA_API_KEY has keys for providers not in CAPTCHA_PROVIDER: "
+                                 f"{', '.join(map(str, unknown))} (CAPTCHA_PROVIDER: {', '.join(providers)})")
+    shared = (value if isinstance(value, str) else "") or os.environ.get("CAPTCHA_API_KEY", "")
+    keys: dict[str, Secret] = {}
+    missing = []
+    for provider in providers:
+        key = own.get(provider) or os.environ.get(key_variable(provider)) or shared
+        if not isinstance(key, str):
+            raise CaptchaConfigError(f"CAPTCHA_API_KEY[{provider!r}] must be a string")
+        key = key.strip()
+        if not key and provider == "sandbox":
+            key = SANDBOX_KEY  # the emulator takes any key
+        if key:
+            keys[provider] = Secret(key)
+        else:
+            missing.append(provider)
+    if missing and enabled:
+        raise CaptchaConfigError(
+            f"CAPTCHA_API_KEY is not set for {', '.join(missing)}: set CAPTCHA_API_KEY (a string, or a dict "
+            f"{{provider: key}}) in the settings, or the environment variable "
+            f"{' / '.join(key_variable(p) for p in missing)} or CAPTCHA_API_KEY"
+        )
+    return keys
 
 
 def _redis_url(value: Any) -> Secret | None:
