@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware as ScrapyHttpCacheMiddleware
@@ -14,8 +15,20 @@ MIDDLEWARE_PRIORITY = 585
 EXTENSION_PRIORITY = 500
 
 
+def offline_suffix_list() -> None:
+    """Use tldextract's bundled public suffix list unless the user chose otherwise.
+
+    Scrapy's cookie handling asks tldextract for the list, which fetches it from
+    the internet on first use; offline, that is a dozen tracebacks in a user's
+    first crawl. tldextract reads the variable when Scrapy's cookie middleware
+    module is imported, after add-ons and this middleware are set up.
+    """
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+
 class Addon:
     def update_settings(self, settings: Any) -> None:
+        offline_suffix_list()
         settings.set_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", "scrapy_captcha.CaptchaMiddleware", MIDDLEWARE_PRIORITY
         )

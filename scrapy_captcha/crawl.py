@@ -12,18 +12,47 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import signals
 from .fleet import Fleet
-from .model import CaptchaError, Reaction
+from .model import CaptchaConfigError, CaptchaError, Reaction
 from .service.errors import rule_for
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from .settings import CaptchaSettings
+
     from .providers import ProviderPool
 
 logger = logging.getLogger(__name__)
+
+
+def settings_or_stop(crawler: Crawler) -> CaptchaSettings | None:
+    """The ``CAPTCHA_*`` settings, or None after a configuration error.
+
+    A wrong setting is one CRITICAL line naming the setting and what is allowed,
+    then a clean stop (close reason ``captcha_config_error``): no traceback.
+    """
+    from .settings import CaptchaSettings
+
+    try:
+        return CaptchaSettings.from_settings(crawler.settings)
+    except CaptchaConfigError as exc:
+        if getattr(crawler, "_captcha_config_error", None) is None:
+            crawler._captcha_config_error = str(exc)  # type: ignore[attr-defined]
+            logger.critical("Captcha configuration error: %s. The crawl stops.", exc)
+            crawler.signals.connect(_stop_at_open, signal=scrapy_signals.spider_opened)
+        return None
+
+
+async def _stop_at_open(spider: Any) -> None:
+    engine = spider.crawler.engine
+    if hasattr(engine, "close_spider_async"):
+        await engine.close_spider_async(reason="captcha_config_error")
+    else:  # Scrapy < 2.14
+        await maybe_deferred_to_future(engine.close_spider(spider, "captcha_config_error"))
 
 
 class CrawlControl:
@@ -71,12 +100,9 @@ class CrawlControl:
             await self.fleet.close()
 
     @classmethod
-    def of(cls, crawler: Crawler) -> CrawlControl:
+    def of(cls, crawler: Crawler, config: CaptchaSettings) -> CrawlControl:
         control = getattr(crawler, "_captcha_control", None)
         if control is None:
-            from .settings import CaptchaSettings
-
-            config = CaptchaSettings.from_settings(crawler.settings)
             control = cls(
                 crawler,
                 check_interval=config.pause_check_interval,
@@ -201,15 +227,18 @@ class CrawlControl:
 class CaptchaExtension:
     """Logs a captcha summary when the spider closes (and wires crawl control)."""
 
-    def __init__(self, crawler: Crawler):
+    def __init__(self, crawler: Crawler, config: CaptchaSettings):
         self.crawler = crawler
-        self.control = CrawlControl.of(crawler)
+        self.control = CrawlControl.of(crawler, config)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CaptchaExtension:
         if not crawler.settings.getbool("CAPTCHA_ENABLED", True):
             raise NotConfigured("CAPTCHA_ENABLED is False")
-        ext = cls(crawler)
+        config = settings_or_stop(crawler)
+        if config is None:
+            raise NotConfigured("a CAPTCHA_* setting is wrong (see the CRITICAL line above)")
+        ext = cls(crawler, config)
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
         return ext
 

@@ -29,7 +29,8 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
 from .accounting import CURRENCY, Accounting
-from .crawl import CrawlControl
+from .crawl import CrawlControl, _stop_at_open, settings_or_stop
+from .addon import offline_suffix_list
 from .detect import detect, explain, has_markers
 from .gates import (
     PAGE,
@@ -54,7 +55,7 @@ from .meta import (
     META_SOLVES,
     META_SWITCH,
 )
-from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
+from .model import CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .providers import ProviderPool
 from .service import protocol
 from .service.presets import providers_offering
@@ -87,7 +88,7 @@ class CaptchaMiddleware:
         self.stats = crawler.stats
         self._solvers = solvers
         self._pool: ProviderPool | None = None
-        self.control = CrawlControl.of(crawler)
+        self.control = CrawlControl.of(crawler, config)
         self.control.before_close.append(self._hand_back_all)
         self.accounting = Accounting(crawler, config.max_retries, config.prices)
         self.book = GateBook()
@@ -107,14 +108,19 @@ class CaptchaMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
-        config = CaptchaSettings.from_settings(crawler.settings)
-        if not config.enabled:
+        if not crawler.settings.getbool("CAPTCHA_ENABLED", True):
             raise NotConfigured("CAPTCHA_ENABLED is False")
+        offline_suffix_list()
+        config = settings_or_stop(crawler)
+        if config is None:
+            raise NotConfigured("a CAPTCHA_* setting is wrong (see the CRITICAL line above)")
         if not is_asyncio_reactor_installed():
-            raise CaptchaConfigError(
-                "scrapy-captcha needs Twisted's asyncio reactor: set TWISTED_REACTOR = "
-                "'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's default since 2.13)"
-            )
+            crawler._captcha_config_error = "reactor"
+            logger.critical("Captcha configuration error: scrapy-captcha needs Twisted's asyncio reactor: set "
+                            "TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's "
+                            "default since 2.13). The crawl stops.")
+            crawler.signals.connect(_stop_at_open, signal=signals.spider_opened)
+            raise NotConfigured("TWISTED_REACTOR is not the asyncio reactor")
         mw = cls(crawler, config)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)

@@ -174,28 +174,6 @@ async def test_the_api_key_never_reaches_logs_or_stats(sandbox, caplog):
     assert API_KEY not in repr(record.stats)
 
 
-def test_settings_are_validated_at_startup():
-    def create(**settings):
-        runner = CrawlerRunner({"ADDONS": {"scrapy_captcha.Addon": 500}, **settings})
-        crawler = runner.create_crawler(CatalogSpider)
-        crawler._apply_settings()
-        from scrapy_captcha.middleware import CaptchaMiddleware
-
-        return CaptchaMiddleware.from_crawler(crawler)
-
-    with pytest.raises(CaptchaConfigError, match="CAPTCHA_PROVIDER must be one of"):
-        create(CAPTCHA_PROVIDER="nope", CAPTCHA_API_KEY="k")
-    with pytest.raises(CaptchaConfigError, match="CAPTCHA_SOLVE_TIMEOUT must be a number"):
-        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_SOLVE_TIMEOUT="soon")
-    with pytest.raises(CaptchaConfigError, match="CAPTCHA_API_KEY is not set"):
-        create(CAPTCHA_PROVIDER="capsolver")
-    with pytest.raises(CaptchaConfigError, match="CAPTCHA_MAX_RETRIES must be a whole number >= 0"):
-        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_MAX_RETRIES=-1)
-    with pytest.raises(CaptchaConfigError, match="CAPTCHA_API_URL must be an http"):
-        create(CAPTCHA_PROVIDER="sandbox", CAPTCHA_API_URL="ftp://x")
-    assert create(CAPTCHA_PROVIDER="sandbox").config.api_key  # the sandbox needs no key
-
-
 def test_the_sandbox_sitekey_has_the_real_format():
     assert DEMO_SITEKEY.startswith("6L") and len(DEMO_SITEKEY) == 40
 
