@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .addon import Addon
 from .detect import detect
-from .middleware import CaptchaMiddleware
+from .middleware import CaptchaMiddleware, crawl_solver
 from .model import (
     CaptchaConfigError,
     CaptchaDropped,
@@ -34,6 +34,7 @@ __all__ = [
     "Solution",
     "Solver",
     "TransportFault",
+    "crawl_solver",
     "detect",
     "reaction_for",
 ]

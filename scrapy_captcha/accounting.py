@@ -39,7 +39,7 @@ class Accounting:
                 return float(own[name]) / 1000.0
         return estimate_usd(provider, variant(challenge)) or estimate_usd(provider, challenge.kind)
 
-    def record_solved(self, request: Request, challenge: Challenge, solution: Solution,
+    def record_solved(self, request: Request | None, challenge: Challenge, solution: Solution,
                       provider: str | None = None) -> float | None:
         """Stats, the INFO line and the ``captcha_solved`` signal for one solved task; its cost."""
         self.stats.inc_value("captcha/solved")

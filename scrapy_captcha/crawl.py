@@ -15,9 +15,11 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import signals
+from .accounting import CURRENCY
 from .fleet import Fleet
 from .model import CaptchaConfigError, CaptchaError, Reaction
 from .service.errors import rule_for
+from .status import StatusLine
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -73,6 +75,10 @@ class CrawlControl:
         #: Called before the spider closes on a pause timeout, so parked requests
         #: go back to the scheduler (and to JOBDIR) first.
         self.before_close: list[Callable[[], None]] = []
+        #: The providers and the count of pending solves, once the middleware is up
+        #: (for the status line and the report).
+        self.pool: ProviderPool | None = None
+        self.pending: Callable[[], int] = lambda: 0
         #: What every process of the account shares (Redis, CAPTCHA_REDIS_URL), or
         #: this process's own controls when there is no fleet.
         self.fleet: Fleet = Fleet.local()
@@ -225,11 +231,15 @@ class CrawlControl:
 
 
 class CaptchaExtension:
-    """Logs a captcha summary when the spider closes (and wires crawl control)."""
+    """The status line while the crawl runs, a summary when the spider closes (and crawl control)."""
 
     def __init__(self, crawler: Crawler, config: CaptchaSettings):
         self.crawler = crawler
         self.control = CrawlControl.of(crawler, config)
+        self.config = config
+        self.status = StatusLine(crawler.stats, budget=config.budget, providers=lambda: self.control.pool,
+                                 pending=lambda: self.control.pending())
+        self._ticker: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CaptchaExtension:
@@ -239,10 +249,26 @@ class CaptchaExtension:
         if config is None:
             raise NotConfigured("a CAPTCHA_* setting is wrong (see the CRITICAL line above)")
         ext = cls(crawler, config)
+        crawler.signals.connect(ext.spider_opened, signal=scrapy_signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=scrapy_signals.spider_closed)
         return ext
 
+    def spider_opened(self, spider: Any = None) -> None:
+        # Scrapy's own interval: one setting says how often a crawl reports.
+        interval = self.crawler.settings.getfloat("LOGSTATS_INTERVAL", 60.0)
+        if self.config.status and interval > 0:
+            self._ticker = asyncio.ensure_future(self._tick(interval))
+
+    async def _tick(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            line = self.status.line()
+            if line:
+                logger.info("%s", line)
+
     async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         self.control.close()
         await self.control.close_fleet()
         stats = self.crawler.stats
@@ -257,7 +283,8 @@ class CaptchaExtension:
         dropped = sum(v for k, v in values.items() if k.startswith("captcha/dropped/"))
         logger.info(
             "Captcha summary: %d challenge pages, %d solved, %d failed, %d requests dropped, "
-            "cost %.4f, %.1fs solving",
-            detected, solved, failed, dropped,
-            values.get("captcha/cost", 0.0), values.get("captcha/solve_time/total", 0.0),
+            "cost %.4f %s%s, %.1fs solving",
+            detected, solved, failed, dropped, values.get("captcha/cost", 0.0), CURRENCY,
+            " (estimates included)" if values.get("captcha/cost/estimated") else "",
+            values.get("captcha/solve_time/total", 0.0),
         )

@@ -55,13 +55,13 @@ from .meta import (
     META_SOLVES,
     META_SWITCH,
 )
-from .model import CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
+from .model import CaptchaDropped, CaptchaError, Challenge, Identity, Reaction, Solution
 from .providers import ProviderPool
 from .service import protocol
 from .service.presets import providers_offering
 from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, SOLVE_TIMEOUT, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
-from .solver import Solver
+from .solver import SOLVED_HOOKS, Solver
 from .identity import identity_for
 from .submission import can_post, cookie_jars, expired, identity_request, store_cookies, token_post
 
@@ -122,6 +122,7 @@ class CaptchaMiddleware:
             crawler.signals.connect(_stop_at_open, signal=signals.spider_opened)
             raise NotConfigured("TWISTED_REACTOR is not the asyncio reactor")
         mw = cls(crawler, config)
+        crawler._captcha_middleware = mw
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(mw.spider_idle, signal=signals.spider_idle)
@@ -286,8 +287,33 @@ class CaptchaMiddleware:
         fleet = await self.control.open_fleet()
         pool = self.pool
         pool.floor = self._cheapest
+        self.control.pool = pool
+        self.control.pending = lambda: len(self.book.gates)
         if fleet.shared:
             await pool.join_fleet(fleet)
+        SOLVED_HOOKS.append(self._solved_elsewhere)
+
+    def _solved_elsewhere(self, solver: Solver, challenge: Challenge, solution: Solution) -> None:
+        """A solve by a solver this crawl did not create (the spider's own, given to
+        ``PageMethod(solve_page, solver=...)``): inside the crawl, every solve counts."""
+        if self._pool is None or solver in self._pool.solvers:
+            return
+        if sum(1 for hook in SOLVED_HOOKS if getattr(hook, "__name__", "") == "_solved_elsewhere") != 1:
+            if "elsewhere" not in self._warned:
+                self._warned.add("elsewhere")
+                logger.warning("A solve by a Solver of the spider's own cannot be told apart between the crawls "
+                               "of this process: it is not counted. Use scrapy_captcha.crawl_solver(crawler).")
+            return
+        self.stats.inc_value("captcha/solved/outside_the_middleware")
+        cost = self.accounting.record_solved(None, challenge, solution, solver.provider)
+        if cost:
+            asyncio.ensure_future(self.control.fleet.settle(0.0, cost))
+
+    async def solve(self, challenge: Challenge, identity: Identity | None = None) -> Solution:
+        """Solve ``challenge`` as the crawl does: its providers, budget and bookkeeping
+        (what :func:`crawl_solver` hands to ``solve_page``)."""
+        gate = Gate((challenge.page_url, None, None), challenge, Request(challenge.page_url), scope=REQUEST)
+        return await self._solution(gate, challenge, identity)
 
     def _cheapest(self, provider: str) -> float:
         """The least a task of any kind costs at ``provider`` (by the price table)."""
@@ -312,6 +338,8 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/abandoned", parked)
         for task in list(self._tasks):
             task.cancel()
+        if self._solved_elsewhere in SOLVED_HOOKS:
+            SOLVED_HOOKS.remove(self._solved_elsewhere)
         self.sync_call_stats()
         if self._pool is not None:
             await self._pool.close()
@@ -583,7 +611,7 @@ class CaptchaMiddleware:
                    for c in detect(response.body, url=response.url, status=response.status,
                                    headers=response.headers, blocking_only=True))
 
-    async def _solution(self, gate: Gate, challenge: Challenge) -> Solution:
+    async def _solution(self, gate: Gate, challenge: Challenge, identity: Identity | None = None) -> Solution:
         if not await self.control.wait_unpaused():
             raise _Closing()
         budget = self.config.budget
@@ -599,7 +627,8 @@ class CaptchaMiddleware:
                             CURRENCY, fleet.spent_here)
             self.control.close_spider("captcha_budget_exhausted")
             raise _Closing()
-        identity = identity_for(gate.first, challenge, self.config.use_proxy)
+        if identity is None:
+            identity = identity_for(gate.first, challenge, self.config.use_proxy)
         charged = 0.0
         try:
             solution, gate.solver = await self.pool.solve(challenge, identity)
@@ -725,3 +754,15 @@ class CaptchaMiddleware:
     def _hand_back_all(self) -> None:
         for gate in self.book:
             self._hand_back(gate)
+
+
+def crawl_solver(crawler: Any) -> CaptchaMiddleware:
+    """The crawl's own solver: its providers (failover), budget, stats and signals.
+
+    For ``PageMethod(solve_page, solver=crawl_solver(self.crawler))`` in a spider:
+    solves made with it count like every other solve of the crawl.
+    """
+    middleware = getattr(crawler, "_captcha_middleware", None)
+    if middleware is None:
+        raise RuntimeError("scrapy-captcha is not enabled in this crawl: add ADDONS = {'scrapy_captcha.Addon': 500}")
+    return middleware

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_PRICES": None,
     "CAPTCHA_REDIS_URL": None,
     "CAPTCHA_REDIS_NAMESPACE": None,
+    "CAPTCHA_STATUS": True,
 }
 
 
@@ -66,6 +67,8 @@ class CaptchaSettings:
     #: Fleet mode: the Redis every process of one account shares, and the namespace there.
     redis_url: Secret | None = None
     redis_namespace: str | None = None
+    #: One INFO status line at LOGSTATS_INTERVAL.
+    status: bool = True
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -104,6 +107,7 @@ class CaptchaSettings:
             prices=_prices(get("CAPTCHA_PRICES")),
             redis_url=_redis_url(get("CAPTCHA_REDIS_URL")),
             redis_namespace=_namespace(get("CAPTCHA_REDIS_NAMESPACE"), api_key),
+            status=_bool(settings, "CAPTCHA_STATUS", get("CAPTCHA_STATUS")),
         )
 
 

@@ -22,6 +22,11 @@ from .transport import Transport
 
 T = TypeVar("T")
 
+#: Called as ``hook(solver, challenge, solution)`` after every solve of every Solver
+#: in the process: a crawl counts solves made with solvers it did not create
+#: (``PageMethod(solve_page, solver=...)``). See ``CaptchaMiddleware.spider_opened``.
+SOLVED_HOOKS: list[Callable[[Solver, Challenge, Solution], None]] = []
+
 #: Longest single wait between repeated calls, whatever the rule says.
 MAX_BACKOFF = 60.0
 #: Seconds a call made at a solve's deadline may take to answer.
@@ -132,8 +137,10 @@ class Solver:
             if slot is not None:
                 self.fleet.release_slot(slot, succeeded=ok)
         self.limiter.succeeded()
-        return dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls,
-                                   received=loop.time())
+        solution = dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls, received=loop.time())
+        for hook in SOLVED_HOOKS:
+            hook(self, challenge, solution)
+        return solution
 
     async def _poll_once(self, task_id: Any, deadline: float, challenge: Challenge) -> Solution | None:
         self.stats["poll"] += 1

@@ -6,7 +6,7 @@ import pytest
 from scrapy import Request
 
 from scrapy_captcha import Challenge
-from scrapy_captcha.gates import PAGE, SESSION, SESSION_EVIDENCE, UNKNOWN, Gate, GateBook, challenge_id, gate_key
+from scrapy_captcha.gates import MAX_PROBES, PAGE, SESSION, SESSION_EVIDENCE, UNKNOWN, Gate, GateBook, challenge_id, gate_key
 
 KEY = "6LcSANDBOXdemoSiteKeyForScrapyCaptcha-01"
 
@@ -205,8 +205,10 @@ async def test_pages_with_their_own_captcha_are_solved_concurrently_and_hold_not
     stats = record.stats
     assert sandbox.state()["calls"]["createTask"] == 8 == stats["captcha/solved"]
     # The gated pages requested first may look like a site-wide gate for a moment;
-    # the first probe comes back clean and nothing more is held back.
-    assert stats.get("captcha/held_back", 0) <= 8 and stats.get("captcha/gate/probes", 0) <= 1
+    # the first probe comes back clean, and whatever was held back meanwhile goes out
+    # at once (how many depends on how long the probe took).
+    assert stats.get("captcha/gate/probes", 0) <= MAX_PROBES  # (a probe may meet a gated page)
+    assert stats.get("captcha/held_back", 0) == stats.get("captcha/gate/released_unsent", 0)
     assert stats.get("captcha/scope/session", 0) <= 1 and stats["captcha/scope/page"] == 1
     # Concurrently: every task was created before the first one was asked for its result.
     log = [e["endpoint"] for e in sandbox.log()]
