@@ -27,7 +27,8 @@ import random
 import re
 import time
 from bisect import bisect_right
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: ``to_dict()["format"]``; ``from_dict`` refuses anything else.
 FORMAT = "scrapy-captcha-journal/1"
@@ -111,7 +112,7 @@ def hashed_host(host: str) -> str:
 class Distribution:
     """Count, sum, min, max and a fixed-bin histogram of durations (bounded)."""
 
-    __slots__ = ("count", "total", "low", "high", "bins")
+    __slots__ = ("bins", "count", "high", "low", "total")
 
     def __init__(self) -> None:
         self.count = 0
@@ -496,6 +497,8 @@ class Journal:
 
     def set_budget(self, amount: float | None) -> None:
         """``CAPTCHA_BUDGET`` (None: no cap), in the journal's :attr:`unit`."""
+        if amount is not None and not (math.isfinite(float(amount)) and float(amount) >= 0):
+            raise ValueError(f"a budget is a finite number >= 0 or None, not {amount!r}")
         self.budget = None if amount is None else float(amount)
 
     def balance(self, provider: str, amount: float, *, unit: str | None = None, t: float | None = None) -> None:
@@ -505,6 +508,8 @@ class Journal:
         if provider not in self.balances and len(self.balances) >= self.max_names:
             return
         amount = float(amount)
+        if not math.isfinite(amount):
+            return
         self.balances[provider] = [t, amount, _name(unit, "unit") if unit is not None else None]
         if len(self.balance_log) < self.max_events:
             self.balance_log.append([t, provider, amount])

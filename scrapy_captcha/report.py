@@ -14,11 +14,12 @@ from __future__ import annotations
 import html
 import math
 import os
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from .journal import BIN_EDGES, OTHER, PASSED, SOLVED, Distribution, Journal
+from .journal import BIN_EDGES, PASSED, SOLVED, Distribution, Journal
 
 #: Okabe-Ito: distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -62,7 +63,8 @@ p.note { color: #5b5f66; margin: 2px 0 10px; font-size: 13.5px; }
 .card { background: #fff; border: 1px solid #e2e4e8; border-radius: 10px; padding: 12px 14px; margin: 0; }
 .card dt { font-size: 12.5px; text-transform: uppercase; letter-spacing: .04em; color: #60656d; }
 .card dd { margin: 2px 0 0; font-size: 24px; font-weight: 650; font-variant-numeric: tabular-nums; }
-.card dd small { display: block; overflow-wrap: anywhere; font-size: 12.5px; font-weight: 400; color: #5b5f66; margin-top: 2px; }
+.card dd small { display: block; overflow-wrap: anywhere; font-size: 12.5px; font-weight: 400; color: #5b5f66;
+  margin-top: 2px; }
 .card.bad dd { color: #b34700; }
 figure { margin: 10px 0 4px; }
 figure svg { width: 100%; height: auto; display: block; }
@@ -105,7 +107,7 @@ def clip(text: str, limit: int) -> str:
 
 
 def fmt_int(n: float) -> str:
-    return f"{int(round(n)):,}"
+    return f"{round(n):,}"
 
 
 def fmt_money(x: float) -> str:
@@ -122,7 +124,7 @@ def fmt_secs(s: float) -> str:
         return f"{s:.1f} s"
     if s < 120:
         return f"{s:.0f} s"
-    s = int(round(s))
+    s = round(s)
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
@@ -133,7 +135,7 @@ def fmt_clock(t: float) -> str:
     t = round(t, 3)
     if t < 60:
         return "0" if t == 0 else f"{t:g}s"
-    s = int(round(t))
+    s = round(t)
     if s < 3600:
         return f"{s // 60}m" + (f"{s % 60:02d}s" if s % 60 else "")
     return f"{s // 3600}h" + (f"{s % 3600 // 60:02d}" if s % 3600 // 60 else "")
@@ -141,7 +143,7 @@ def fmt_clock(t: float) -> str:
 
 def nice_step(span: float, target: int) -> float:
     raw = max(span, 1e-9) / max(1, target)
-    mag = 10 ** math.floor(math.log10(raw))
+    mag = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * mag * 1.0000001:
             return m * mag
@@ -153,7 +155,7 @@ def ticks(hi: float, target: int = 5) -> tuple[list[float], float]:
     hi = hi if hi > 0 else 1.0
     step = nice_step(hi, target)
     top = math.ceil(hi / step - 1e-9) * step
-    n = int(round(top / step))
+    n = round(top / step)
     return [round(i * step, 10) for i in range(n + 1)], top
 
 
@@ -302,9 +304,8 @@ class _Page:
         j = self.j
         cards: list[tuple[str, str, str, bool]] = []
         failed = j.failed_attempts
-        cards.append(("Solved", fmt_int(j.solved),
-                      f"{fmt_int(failed)} failed attempt{'s' if failed != 1 else ''}" if failed else "no failed attempt",
-                      False))
+        attempts = f"{fmt_int(failed)} failed attempt{'s' if failed != 1 else ''}" if failed else "no failed attempt"
+        cards.append(("Solved", fmt_int(j.solved), attempts, False))
         dropped = sum(j.dropped.values())
         top = max(j.dropped.items(), key=lambda kv: kv[1])[0] if j.dropped else ""
         cards.append(("Dropped", fmt_int(dropped), f"most: {clip(top, 40)}" if top else "no request dropped",
@@ -328,7 +329,8 @@ class _Page:
                           f"median {fmt_secs(times.quantile(0.5))}, 90% under {fmt_secs(times.quantile(0.9))}",
                           False))
         if j.attempts:
-            cards.append(("Polls per attempt", f"{j.polls / j.attempts:.1f}", f"{fmt_int(j.polls)} polls in all", False))
+            cards.append(("Polls per attempt", f"{j.polls / j.attempts:.1f}", f"{fmt_int(j.polls)} polls in all",
+                          False))
         opened = j.gates_opened
         if opened:
             passed = sum(int(r[0]) for (_, _, o), r in j.gate_table.items() if o == PASSED)
@@ -434,7 +436,8 @@ class _Page:
                     continue
                 x0, x1 = frame.x(i * step), frame.x((i + 1) * step)
                 y0, y1 = frame.y(base[i]), frame.y(base[i] + v)
-                label = f"≥ {fmt_secs(i * step)}" if i == n_bins - 1 else f"{fmt_secs(i * step)}–{fmt_secs((i + 1) * step)}"
+                label = (f"≥ {fmt_secs(i * step)}" if i == n_bins - 1
+                         else f"{fmt_secs(i * step)}–{fmt_secs((i + 1) * step)}")
                 svg.rect(x0 + 0.5, y1, x1 - x0 - 1, y0 - y1, color, f"{provider}: {v:.0f} solves, {label}")
                 base[i] += v
         x_values, _ = ticks(x_top, 10)
@@ -467,7 +470,8 @@ class _Page:
         items = [(p, c, "") for p, c in self.provider_colors.items() if p in j.solve_time_by_provider]
         if failed:
             items.append(("failed attempt (×)", BAD, ""))
-        note = "" if len(sample) >= j.attempts else f"A uniform sample of {len(sample)} of {fmt_int(j.attempts)} attempts."
+        note = ("" if len(sample) >= j.attempts
+                else f"A uniform sample of {len(sample)} of {fmt_int(j.attempts)} attempts.")
         return figure(svg, note, legend(items))
 
     # --------------------------------------------------------------- spend
@@ -572,7 +576,7 @@ class _Page:
                         f'<td class="n">{fmt_int(count)}</td><td class="n">{fmt_int(released)}</td>'
                         f'<td class="n">{fmt_int(dropped)}</td><td class="n">{esc(fmt_secs(total / count))}</td>'
                         f'<td class="n">{esc(fmt_secs(longest))}</td></tr>')
-        for ref, (opened, host, scope, kind, _) in list(j.open_gates.items())[:MAX_ROWS]:
+        for opened, host, scope, _, _ in list(j.open_gates.values())[:MAX_ROWS]:
             body.append(f"<tr><td>{esc(host)}</td><td>{esc(scope)}</td><td><span class=\"tag\">open at the end"
                         f'</span></td><td class="n">1</td><td class="n">–</td><td class="n">–</td>'
                         f'<td class="n">{esc(fmt_secs(self.end - opened))}</td><td class="n">–</td></tr>')
@@ -642,13 +646,14 @@ class _Page:
                     svg.rect(x0, by, w, bar_h, fill, tip, ' rx="1.5"')
             y += h
         frame.x_axis(time_ticks(self.end), "crawl time", fmt_clock, grid=False)
-        items = [("passed", GOOD, ""), ("failed" + (f" ({', '.join(sorted(failed_codes)[:4])})" if failed_codes else ""),
-                                        BAD, "")]
+        codes = f" ({', '.join(sorted(failed_codes)[:4])})" if failed_codes else ""
+        items = [("passed", GOOD, ""), ("failed" + codes, BAD, "")]
         if j.open_gates:
             items.append(("open when the report was made", "#0072B2", "hatch"))
         note = ""
         if j.gates_closed > len(j.gates):
-            note = f"The first {fmt_int(len(j.gates))} of {fmt_int(j.gates_closed)} closed gates are drawn; the table counts all."
+            note = (f"The first {fmt_int(len(j.gates))} of {fmt_int(j.gates_closed)} closed gates are drawn; "
+                    "the table counts all.")
         return figure(svg, note, legend(items))
 
     # --------------------------------------------------------------- drops
@@ -694,7 +699,7 @@ class _Page:
     def providers(self) -> str:
         j = self.j
         names = list(dict.fromkeys([*j.provider_log, *j.solve_time_by_provider, *(p for p, _ in j.failed),
-                                    *(f[1] for f in j.failovers)]))
+                                    *(f[1] for f in j.failovers), *(f[2] for f in j.failovers)]))
         if not names:
             return ""
         lane_h = 42
@@ -756,21 +761,24 @@ class _Page:
         if "failover" in used:
             items.append(("failover: a task handed to the next provider (▼)", FAILOVER_COLOR, ""))
         if "many" in used:
-            items.append((f"{fmt_int(j.provider_changes_unkept)} further changes, not drawn one by one", "#999", "hatch"))
+            items.append((f"{fmt_int(j.provider_changes_unkept)} further changes, not drawn one by one", "#999",
+                          "hatch"))
         body = figure(svg, "", legend(items))
         changes = sorted(((t, p, state, code, detail) for p, log in j.provider_log.items()
                           for t, state, code, detail in log), key=lambda c: c[0])
         changes = [c for c in changes if not (c[2] == "ok" and c[0] == 0.0)]
         if changes:
             rows = "".join(
-                f"<tr><td class=\"n\">{esc(fmt_clock(t))}</td><td>{esc(p)}</td><td>{esc(STATE_LABELS.get(state, state))}"
-                f"</td><td>{esc(code)}</td><td>{esc(detail)}</td></tr>" for t, p, state, code, detail in changes[:MAX_ROWS])
+                f"<tr><td class=\"n\">{esc(fmt_clock(t))}</td><td>{esc(p)}</td>"
+                f"<td>{esc(STATE_LABELS.get(state, state))}</td><td>{esc(code)}</td><td>{esc(detail)}</td></tr>"
+                for t, p, state, code, detail in changes[:MAX_ROWS])
             more = len(changes) - MAX_ROWS
             body += ("<table><thead><tr><th class=\"n\">at</th><th>provider</th><th>state</th><th>code</th>"
                      f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
                      + (f'<p class="note">{more} more changes not listed.</p>' if more > 0 else ""))
         if j.failover_count:
-            rows = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{esc(c)}</td><td class=\"n\">{fmt_int(n)}</td></tr>"
+            rows = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td>{esc(c)}</td>"
+                           f"<td class=\"n\">{fmt_int(n)}</td></tr>"
                            for (a, b, c), n in sorted(j.failover_count.items(), key=lambda kv: -kv[1])[:MAX_ROWS])
             body += ("<table><thead><tr><th>from</th><th>to</th><th>why</th><th class=\"n\">tasks</th></tr></thead>"
                      f"<tbody>{rows}</tbody></table>")
@@ -782,8 +790,8 @@ class _Page:
     def render(self) -> str:
         j = self.j
         if j.is_empty():
-            body = (f"{self.header()}<section class=\"empty\"><p class=\"big\">No captcha was met during this crawl.</p>"
-                    "<p class=\"note\">Nothing was solved, paid for, held back or dropped.</p></section>")
+            body = (f"{self.header()}<section class=\"empty\"><p class=\"big\">No captcha was met during this "
+                    "crawl.</p><p class=\"note\">Nothing was solved, paid for, held back or dropped.</p></section>")
         else:
             body = "".join([self.header(), self.cards(), self.solves(), self.spend(), self.activity(), self.gates(),
                             self.drops(), self.providers()])

@@ -1,7 +1,7 @@
 """Write an example crawl report (and its journal) from a realistic synthetic crawl.
 
-    python scripts/report_example.py [OUT.html]         # default: docs/report-example.html (not kept)
-    python scripts/report_example.py --png docs/report-example.png
+    .venv/bin/python scripts/report_example.py [OUT.html]    # default: .sandbox/report-example.html
+    .venv/bin/python scripts/report_example.py --png docs/report-example.png   # the README's picture
 
 The crawl: 45 minutes, two providers (capsolver first, 2captcha for what capsolver
 does not take), ~400 solve attempts over four kinds, page gates on one site and a
@@ -18,15 +18,13 @@ import asyncio
 import json
 import math
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scrapy_captcha.journal import Journal
+from scrapy_captcha.report import write
 
-from scrapy_captcha.journal import Journal  # noqa: E402
-from scrapy_captcha.report import write  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: kind -> (median seconds at capsolver, spread, share of the pages)
 KINDS = {"recaptcha_v2": (13.0, 0.35, 0.55), "turnstile": (6.5, 0.3, 0.25),
@@ -122,7 +120,7 @@ def realistic_journal(seed: int = 7) -> Journal:
                                                    detail="too many calls from this IP", t=COOLDOWN[0]))
     at(COOLDOWN[1], lambda: journal.provider_state("2captcha", "ok", t=COOLDOWN[1]))
     at(DURATION - 5, lambda: journal.balance("2captcha", 3.12, t=DURATION - 5))
-    for when, stamp, action in sorted(events, key=lambda e: (e[0], e[1])):
+    for when, _, action in sorted(events, key=lambda e: (e[0], e[1])):
         if when > DURATION:
             continue  # still open when the report is made
         clock[0] = when
@@ -150,7 +148,7 @@ async def screenshot(html: Path, png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("out", nargs="?", default=str(ROOT / "docs" / "report-example.html"))
+    parser.add_argument("out", nargs="?", default=str(ROOT / ".sandbox" / "report-example.html"))
     parser.add_argument("--png", help="also save a full-page screenshot here (system Chromium)")
     parser.add_argument("--json", help="also save the journal as JSON here")
     args = parser.parse_args(argv)

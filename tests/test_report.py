@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import struct
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scrapy_captcha.journal import Journal
 from scrapy_captcha.report import fmt_money, render, write
@@ -136,6 +139,56 @@ def test_hostile_text_is_escaped_everywhere():
         # The text is shown, as text.
         assert any('<script>alert("x")</script>' in data for data in parsed.text)
     assert "&lt;script&gt;" in render(journal, now=20)
+
+
+NAMES = st.sampled_from(["capsolver", "2captcha", "recaptcha_v2", "ERROR_X", "", " ", "<b>&amp;", "\u202e\u00e9"])
+TIMES = st.one_of(st.floats(min_value=-5, max_value=1e6), st.sampled_from([math.nan, math.inf, -math.inf]))
+OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("solve"), NAMES, NAMES, TIMES, st.one_of(st.none(), st.floats(-1, 5)), NAMES, TIMES),
+    st.tuples(st.just("drop"), NAMES, TIMES),
+    st.tuples(st.just("reschedule"), NAMES, TIMES),
+    st.tuples(st.just("gate_opened"), st.integers(0, 5), NAMES, st.sampled_from(["page", "session", "request"]),
+              TIMES),
+    st.tuples(st.just("gate_closed"), st.integers(0, 5), NAMES, TIMES),
+    st.tuples(st.just("provider_state"), NAMES, st.sampled_from(["ok", "paused:E", "cooldown", "out_of_rotation",
+                                                                 "circuit_open"]), TIMES),
+    st.tuples(st.just("failover"), NAMES, NAMES, TIMES),
+    st.tuples(st.just("balance"), NAMES, st.one_of(st.floats(-10, 1e6), st.just(math.nan)), TIMES),
+    st.tuples(st.just("set_budget"), st.one_of(st.none(), st.floats(0, 100))),
+), max_size=40)
+
+
+def replay(journal: Journal, operations: list[tuple[Any, ...]]) -> None:
+    for name, *args in operations:
+        if name == "solve":
+            kind, provider, seconds, cost, outcome, t = args
+            journal.solve(kind, provider, seconds, cost=cost, outcome=outcome or "solved", t=t)
+        elif name in ("drop", "reschedule"):
+            getattr(journal, name)(args[0], t=args[1])
+        elif name == "gate_opened":
+            journal.gate_opened(args[0], args[1], args[2], t=args[3])
+        elif name == "gate_closed":
+            journal.gate_closed(args[0], args[1], released=1, t=args[2])
+        elif name == "provider_state":
+            journal.provider_state(args[0], args[1], t=args[2])
+        elif name == "failover":
+            journal.failover(args[0], args[1], "ERROR_TASK_NOT_SUPPORTED", t=args[2])
+        elif name == "balance":
+            journal.balance(args[0], args[1], t=args[2])
+        else:
+            journal.set_budget(args[0])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPERATIONS, st.floats(0, 2e6))
+def test_any_journal_renders_a_page_and_survives_json(operations, now):
+    journal = Journal(clock=lambda: 0.0)
+    replay(journal, operations)
+    page = render(journal, now=now)
+    assert Elements(page).names() <= ALLOWED_TAGS
+    assert "<b>" not in page
+    data = json.loads(json.dumps(journal.to_dict(), allow_nan=False))
+    assert Journal.from_dict(data).to_dict() == data
 
 
 def test_the_page_needs_nothing_from_anywhere(realistic):
