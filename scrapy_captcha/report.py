@@ -150,10 +150,12 @@ def nice_step(span: float, target: int) -> float:
     return 10 * mag
 
 
-def ticks(hi: float, target: int = 5) -> tuple[list[float], float]:
-    """Tick values from 0 and the axis maximum (a tick), for data up to ``hi``."""
+def ticks(hi: float, target: int = 5, *, whole: bool = False) -> tuple[list[float], float]:
+    """Tick values from 0 and the axis maximum (a tick), for data up to ``hi``; ``whole``: counts."""
     hi = hi if hi > 0 else 1.0
     step = nice_step(hi, target)
+    if whole:
+        step = max(1.0, math.ceil(step))
     top = math.ceil(hi / step - 1e-9) * step
     n = round(top / step)
     return [round(i * step, 10) for i in range(n + 1)], top
@@ -421,7 +423,7 @@ class _Page:
         x_top = n_bins * step
         counts = {p: spread(d, step, n_bins) for p, d in dists.items()}
         stacked = [sum(c[i] for c in counts.values()) for i in range(n_bins)]
-        y_values, y_top = ticks(max(stacked), 5)
+        y_values, y_top = ticks(max(stacked), 5, whole=True)
         svg = Svg(self.uid(), 300, "Histogram of solve times, stacked by provider",
                   f"{fmt_int(overall.count)} solves in {step:g} s bins up to {fmt_secs(x_top)}; the last bin holds "
                   f"everything slower. Most common: {fmt_secs(step * stacked.index(max(stacked)))} to "
@@ -504,10 +506,12 @@ class _Page:
         if len(lines) > 1:
             for provider, pts in lines.items():
                 color = self.provider_colors.get(provider, MUTED)
-                svg.add(polyline(frame, pts, color, 1.6, f"{provider}: {fmt_money(pts[-1][1])}"), mark=True)
+                last = pts[-1][1] if pts else 0.0
+                svg.add(polyline(frame, [(0.0, 0.0), *pts, (self.end, last)], color, 1.6,
+                                 f"{provider}: {fmt_money(last)}"), mark=True)
                 items.append((provider, color, "line"))
         pts = [(0.0, 0.0), *total_line, (self.end, total)]
-        area = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in pts)
+        area = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in as_steps(pts))
         svg.add(f'<polygon points="{frame.x(0):.1f},{frame.y(0):.1f} {area} {frame.x(self.end):.1f},{frame.y(0):.1f}" '
                 f'fill="{INK}" fill-opacity="0.06"/>')
         svg.add(polyline(frame, pts, INK, 2.4, f"total: {fmt_money(total)}"), mark=True)
@@ -541,7 +545,7 @@ class _Page:
         series = {k: rebucket(j.grid.get(k), merge) for k, _, _ in names}
         bars = max(len(v) for v in series.values())
         heights = [sum(v[i] if i < len(v) else 0.0 for v in series.values()) for i in range(bars)]
-        y_values, y_top = ticks(max(heights), 5)
+        y_values, y_top = ticks(max(heights), 5, whole=True)
         svg = Svg(self.uid(), 260, "Solves, failures, reschedules and drops over the crawl",
                   f"Counts per {fmt_secs(bucket)} of crawl time. " + ", ".join(
                       f"{label}: {fmt_int(sum(series[k]))}" for k, label, _ in names))
@@ -682,7 +686,7 @@ class _Page:
         row_h = 26
         svg = Svg(self.uid(), 24 + len(rows) * row_h + 48, title,
                   f"{fmt_int(total)} in all: " + ", ".join(f"{k} {n}" for k, n in rows))
-        values, top = ticks(max(n for _, n in rows) * 1.12, 6)
+        values, top = ticks(max(n for _, n in rows) * 1.12, 6, whole=True)
         frame = Frame(svg, 280, 12, 40, 48, top, 1)
         frame.bottom = 12 + len(rows) * row_h
         frame.x_axis(values, axis)
@@ -813,8 +817,18 @@ def section(title: str, body: str, note: str = "") -> str:
     return f"<section><h2>{esc(title)}</h2>{intro}{body}</section>"
 
 
+def as_steps(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A cumulative series drawn as steps: each value holds until the next is reached."""
+    steps: list[tuple[float, float]] = []
+    for t, v in points:
+        if steps:
+            steps.append((t, steps[-1][1]))
+        steps.append((t, v))
+    return steps
+
+
 def polyline(frame: Frame, points: Sequence[tuple[float, float]], color: str, width: float, tip: str) -> str:
-    pts = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in points)
+    pts = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in as_steps(points))
     return (f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{width:g}" '
             f'stroke-linejoin="round" stroke-linecap="round"><title>{esc(tip)}</title></polyline>')
 
