@@ -13,6 +13,7 @@ from scrapy import Request
 
 from . import signals as captcha_signals
 from .meta import META_RETRIES
+from .journal import Journal
 from .model import CaptchaError, Challenge, Reaction, Solution
 from .service.prices import estimate_usd
 from .service.protocol import variant
@@ -24,10 +25,13 @@ CURRENCY = "USD"
 
 
 class Accounting:
-    def __init__(self, crawler: Any, max_retries: int, prices: dict[str, dict[str, float]] | None = None):
+    def __init__(self, crawler: Any, max_retries: int, prices: dict[str, dict[str, float]] | None = None,
+                 journal: Journal | None = None):
         self.crawler = crawler
         self.stats = crawler.stats
         self.max_retries = max_retries
+        #: What the crawl report is drawn from.
+        self.journal = journal if journal is not None else Journal()
         #: provider -> kind or variant -> USD per 1000 solves (CAPTCHA_PRICES), over the defaults.
         self.prices = prices or {}
 
@@ -57,6 +61,8 @@ class Accounting:
                 self.stats.inc_value("captcha/cost/estimated", cost, start=0.0)
         if provider is not None:
             self.stats.inc_value(f"captcha/solved/by/{provider}")
+        self.journal.solve(challenge.kind, provider or "unknown", solution.elapsed, polls=solution.polls, cost=cost,
+                           estimated=estimated)
         logger.info(
             "Solved %s on %s in %.1fs (%d polls%s%s)", challenge.kind, challenge.page_url,
             solution.elapsed, solution.polls, f", {provider}" if provider else "",
@@ -66,6 +72,14 @@ class Accounting:
             captcha_signals.captcha_solved, request=request, challenge=challenge, solution=solution
         )
         return cost
+
+    def failed(self, challenge: Challenge, provider: str, seconds: float, code: str) -> None:
+        """A solve attempt that ended without an answer (for the report's solve times)."""
+        self.journal.solve(challenge.kind, provider, seconds, outcome=code)
+
+    def rescheduled(self, code: str, count: int) -> None:
+        self.stats.inc_value(f"captcha/rescheduled/{code}", count)
+        self.journal.reschedule(code, count=count)
 
     def retries_left(self, request: Request) -> bool:
         """Whether a RESCHEDULE may send ``request`` again (``CAPTCHA_MAX_RETRIES``)."""
@@ -77,6 +91,7 @@ class Accounting:
         if reaction is Reaction.RESCHEDULE:
             reason = f"{reason} (after {self.max_retries} retries)"
         self.stats.inc_value(f"captcha/dropped/{exc.code}")
+        self.journal.drop(exc.code)
         logger.warning("Dropped %s: captcha %s: %s", request.url, exc.code, reason)
         self.crawler.signals.send_catch_log(
             captcha_signals.captcha_dropped, request=request, code=exc.code, reason=reason

@@ -16,7 +16,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import signals
 from .accounting import CURRENCY
+from . import report
 from .fleet import Fleet
+from .journal import Journal
 from .model import CaptchaConfigError, CaptchaError, Reaction
 from .service.errors import rule_for
 from .status import StatusLine
@@ -75,6 +77,8 @@ class CrawlControl:
         #: Called before the spider closes on a pause timeout, so parked requests
         #: go back to the scheduler (and to JOBDIR) first.
         self.before_close: list[Callable[[], None]] = []
+        #: What happened on the captcha side, for the crawl report (CAPTCHA_REPORT).
+        self.journal = Journal()
         #: The providers and the count of pending solves, once the middleware is up
         #: (for the status line and the report).
         self.pool: ProviderPool | None = None
@@ -115,6 +119,9 @@ class CrawlControl:
                 timeout=config.pause_timeout,
                 delay_scale=config.delay_scale,
             )
+            control.journal.set_budget(config.budget)
+            for provider in config.providers:
+                control.journal.provider_state(provider, "ok", t=0.0)
             crawler._captcha_control = control  # type: ignore[attr-defined]
         return control
 
@@ -271,6 +278,14 @@ class CaptchaExtension:
             self._ticker.cancel()
         self.control.close()
         await self.control.close_fleet()
+        if self.config.report:
+            name = getattr(spider, "name", None) or "crawl"
+            try:
+                path = report.write(self.control.journal, self.config.report, title=f"Captcha report: {name}")
+            except OSError as exc:
+                logger.error("Captcha report not written to %s: %s", self.config.report, exc)
+            else:
+                logger.info("Captcha report: %s", path)
         stats = self.crawler.stats
         if stats is None:
             return

@@ -97,8 +97,9 @@ class Gate:
     passed: bool | None = None
     #: Where :class:`GateBook` files it.
     slot: tuple[Any, ...] = ()
-    #: Solutions paid for while passing it.
+    #: Solutions paid for while passing it, and requests it handed a page to directly.
     solutions: int = 0
+    released: int = 0
     #: The challenge page's body, kept only where a task needs it (Cloudflare's page).
     page: bytes | None = None
     #: Held-back requests let through as probes, whether one is out, and when the next may go.

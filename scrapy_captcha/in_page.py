@@ -143,7 +143,7 @@ class InPageSolves:
         if reaction in (Reaction.PAUSE, Reaction.COOLDOWN) and await self.control.hold(exc, self.host.pool):
             return request.replace(dont_filter=True, meta=meta)
         if reaction is Reaction.RESCHEDULE and self.accounting.retries_left(request):
-            self.stats.inc_value(f"captcha/rescheduled/{exc.code}")
+            self.accounting.rescheduled(exc.code, 1)
             meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
             return request.replace(dont_filter=True, meta=meta)
         reason = self.accounting.announce_drop(request, exc, reaction)

@@ -90,7 +90,8 @@ class CaptchaMiddleware:
         self._pool: ProviderPool | None = None
         self.control = CrawlControl.of(crawler, config)
         self.control.before_close.append(self._hand_back_all)
-        self.accounting = Accounting(crawler, config.max_retries, config.prices)
+        self.journal = self.control.journal
+        self.accounting = Accounting(crawler, config.max_retries, config.prices, self.journal)
         self.book = GateBook()
         #: id(request) -> gate, between parking a request and vetoing its scheduling.
         self._vetoed: dict[int, Gate] = {}
@@ -144,7 +145,8 @@ class CaptchaMiddleware:
                     delay_scale=self.config.delay_scale,
                 )
                 for provider in self.config.providers
-            ], self.stats, check_interval=self.config.pause_check_interval, delay_scale=self.config.delay_scale)
+            ], self.stats, check_interval=self.config.pause_check_interval, delay_scale=self.config.delay_scale,
+                journal=self.journal)
         return self._pool
 
     @property
@@ -271,6 +273,7 @@ class CaptchaMiddleware:
             self.stats.inc_value(f"captcha/passed/{reason}")
             return response
         self.stats.inc_value(f"captcha/dropped/{reason}")
+        self.journal.drop(reason)
         variants = _VARIANTS.get(challenge.kind) or (protocol.variant(challenge),)
         offering = sorted({p for v in variants for p in providers_offering(v)})
         ways = ([f"a provider that solves it in CAPTCHA_PROVIDER ({', '.join(offering)})"] if offering else [])
@@ -332,6 +335,8 @@ class CaptchaMiddleware:
             raise DontCloseSpider("captcha solves pending")
 
     async def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        for gate in self.book:
+            self.journal.gate_closed(id(gate), "abandoned", dropped=len(gate.all_waiting()))
         parked = sum(len(g.all_waiting()) for g in self.book)
         if parked:
             logger.warning("%d requests were still waiting for a captcha when the spider closed", parked)
@@ -376,6 +381,7 @@ class CaptchaMiddleware:
             return
         if mode == SESSION and session is None:
             self.book.promote(leading)
+            self.journal.gate_scope(id(leading), SESSION)
             for request in leading.tentative:
                 leading.waiting.append(request)
             leading.tentative.clear()
@@ -388,6 +394,7 @@ class CaptchaMiddleware:
     def _demote(self, gate: Gate) -> None:
         """A gate held as the site's is only its page's: the rest of the host goes on."""
         self.book.demote(gate)
+        self.journal.gate_scope(id(gate), PAGE)
         waiting, gate.waiting = gate.waiting, []
         unsent = []
         for request in waiting:
@@ -450,6 +457,7 @@ class CaptchaMiddleware:
                 self.book.scope(key, challenge).reset_window(asyncio.get_running_loop().time())
             gate = Gate(key, challenge, request, scope=mode)
             self.book.open(slot, gate)
+            self.journal.gate_opened(id(gate), str(key[0]), mode, kind=challenge.kind)
             self.stats.inc_value(f"captcha/gate/{mode}")
             task = asyncio.ensure_future(self._run_gate(gate))
             self._tasks.add(task)
@@ -471,7 +479,8 @@ class CaptchaMiddleware:
 
     async def _wait_direct(self, request: Request, gate: Gate) -> None:
         if not await asyncio.shield(gate.decided()):
-            raise CaptchaDropped("GATE_FAILED", "its captcha gate was not passed", request.url)
+            exc = CaptchaError("GATE_FAILED", "its captcha gate was not passed", Reaction.DROP)
+            raise self._drop_now(request, exc)
 
     def sync_call_stats(self) -> None:
         if self._pool is not None:
@@ -493,6 +502,7 @@ class CaptchaMiddleware:
                 # then each fetches a fresh page (its parameters are stale by now).
                 if await self.control.hold(exc, self.pool):
                     self._close_gate(gate, proceed=True)
+                    self.journal.gate_closed(id(gate), exc.code, released=len(gate.all_waiting()))
                     self._reissue(gate.all_waiting())
                 else:
                     self._hand_back(gate)
@@ -541,6 +551,7 @@ class CaptchaMiddleware:
             submission = token_post(challenge, solution, first, follow_redirects=True)
             meta = {**first.meta, **submission.meta, META_SWITCH: False}
             self.stats.inc_value("captcha/released")
+            gate.released += 1
             self._crawl(submission.replace(callback=first.callback, errback=first.errback,
                                            cb_kwargs=first.cb_kwargs, meta=meta))
             return
@@ -571,6 +582,7 @@ class CaptchaMiddleware:
             ticket = secrets.token_hex(8)
             self._deliveries[ticket] = response
             self.stats.inc_value("captcha/released")
+            gate.released += 1
             self._reissue([first.replace(meta={**first.meta, META_DELIVER: ticket})], passed=gate)
 
     async def _with_inputs(self, gate: Gate) -> Challenge:
@@ -630,11 +642,14 @@ class CaptchaMiddleware:
         if identity is None:
             identity = identity_for(gate.first, challenge, self.config.use_proxy)
         charged = 0.0
+        started = asyncio.get_running_loop().time()
         try:
             solution, gate.solver = await self.pool.solve(challenge, identity)
         except CaptchaError as exc:
             provider = getattr(exc, "provider", None)
             gate.solver = next((s for s in self.pool.solvers if s.provider == provider), gate.solver)
+            self.accounting.failed(challenge, provider or self.pool.primary.provider,
+                                   asyncio.get_running_loop().time() - started, exc.code)
             if exc.code == SOLVE_TIMEOUT:
                 charged = reserve  # the task may still be solved, and charged, at the service
             raise
@@ -673,6 +688,7 @@ class CaptchaMiddleware:
             self.book.scope(gate.key, gate.challenge).passed()
         released = gate.all_waiting()
         self.stats.inc_value("captcha/released", len(released))
+        self.journal.gate_closed(id(gate), "passed", released=gate.released + len(released))
         self._reissue(gate.waiting, passed=gate)
         # Other URLs that showed it while its reach was unknown: what they show now
         # tells whether the pass cleared them (session) or each needs its own (page).
@@ -706,12 +722,14 @@ class CaptchaMiddleware:
             fruitless = (gate.key, gate.cid)
             self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
         met, others = gate.split(exc)
-        self._fail(met, exc, reaction, solved=gate.solutions > 0)
+        dropped = self._fail(met, exc, reaction, solved=gate.solutions > 0)
+        self.journal.gate_closed(id(gate), exc.code, released=len(met) - dropped + len(others), dropped=dropped)
         if others:
             self.stats.inc_value("captcha/gate/refetched", len(others))
             self._reissue(others)
 
-    def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction, *, solved: bool = False) -> None:
+    def _fail(self, requests: list[Request], exc: CaptchaError, reaction: Reaction, *, solved: bool = False) -> int:
+        """Reschedule or drop ``requests`` as ``reaction`` says; how many were dropped."""
         if reaction is Reaction.MISCONFIGURED and exc.code not in self._warned:
             self._warned.add(exc.code)
             logger.error("Captcha configuration problem %s: %s. %s", exc.code, exc.description,
@@ -721,13 +739,14 @@ class CaptchaMiddleware:
         for request in requests:
             (retry if reaction is Reaction.RESCHEDULE and self.retries_left(request) else drop).append(request)
         if retry:
-            self.stats.inc_value(f"captcha/rescheduled/{exc.code}", len(retry))
+            self.accounting.rescheduled(exc.code, len(retry))
             logger.info("Captcha %s: rescheduling %d request(s)", exc.code, len(retry))
             self._reissue(retry, count_retry=True, solved=solved)
         for request in drop:
             reason = self.announce_drop(request, exc, reaction)
             meta = {**request.meta, META_DROP: [exc.code, reason]}
             self._crawl(request.replace(dont_filter=True, meta=meta))
+        return len(drop)
 
     def _drop_now(self, request: Request, exc: CaptchaError) -> CaptchaDropped:
         reason = self.announce_drop(request, exc, Reaction.DROP)
@@ -747,6 +766,7 @@ class CaptchaMiddleware:
         waiting = gate.all_waiting()
         gate.waiting, gate.tentative = [], []
         self._close_gate(gate, proceed=False)
+        self.journal.gate_closed(id(gate), "handed_back", released=len(waiting))
         if waiting:
             self.stats.inc_value("captcha/handed_back", len(waiting))
             self._reissue(waiting)

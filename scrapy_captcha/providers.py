@@ -76,7 +76,8 @@ class ProviderState:
 
 class ProviderPool:
     def __init__(self, solvers: list[Solver], stats: Any = None, *, check_interval: float = 60.0,
-                 delay_scale: float = 1.0, on_change: Callable[[ProviderState, str], None] | None = None):
+                 delay_scale: float = 1.0, on_change: Callable[[ProviderState, str], None] | None = None,
+                 journal: Any = None):
         if not solvers:
             raise ValueError("a provider pool needs at least one solver")
         self.solvers = solvers
@@ -86,6 +87,8 @@ class ProviderPool:
         #: Called with (state, what happened) whenever a provider leaves or rejoins.
         self.on_change = on_change
         self.states = {s.provider: ProviderState(s.provider) for s in solvers}
+        #: The crawl report's journal (provider timeline, failovers, balances), or None.
+        self.journal = journal
         #: Shared with the other processes of the account (fleet mode), or None.
         self.fleet: Any = None
         #: provider -> the least a task costs there (an account must hold that to come back).
@@ -167,6 +170,9 @@ class ProviderPool:
                            solver.provider, challenge.kind, exc.code, following)
         if self.stats is not None:
             self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
+        following = next((s.provider for s in solvers[i + 1:]), None)
+        if self.journal is not None and following is not None:
+            self.journal.failover(solver.provider, following, exc.code)
 
     # --------------------------------------------------------------- fleet
 
@@ -271,6 +277,8 @@ class ProviderPool:
             logger.info("Captcha provider %s still unusable: %s", solver.provider, fault.code)
             return False, fault.code
         state.balance = balance
+        if self.journal is not None:
+            self.journal.balance(solver.provider, balance, unit="points" if solver.provider == "yescaptcha" else None)
         # A balance below one task's price is as good as none: the service refuses the task.
         floor = self.floor(solver.provider)
         if balance > 0 and balance >= floor:
@@ -292,6 +300,14 @@ class ProviderPool:
             self._back = None
 
     def _notify(self, state: ProviderState, what: str) -> None:
+        if self.journal is not None:
+            label = {OK: "ok", OUT: f"paused:{state.code}", COOLDOWN: f"cooldown:{state.code}",
+                     CIRCUIT: "circuit_open"}[state.status]
+            self.journal.provider_state(state.name, label, detail=state.reason if state.status != OK else what)
+            if state.status != OK:
+                others = [s.provider for s in self.available()]
+                if others:
+                    self.journal.failover(state.name, others[0], state.code or state.status)
         if self.on_change is not None:
             self.on_change(state, what)
 

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "CAPTCHA_REDIS_URL": None,
     "CAPTCHA_REDIS_NAMESPACE": None,
     "CAPTCHA_STATUS": True,
+    "CAPTCHA_REPORT": None,
 }
 
 
@@ -69,6 +70,8 @@ class CaptchaSettings:
     redis_namespace: str | None = None
     #: One INFO status line at LOGSTATS_INTERVAL.
     status: bool = True
+    #: Where the HTML crawl report goes when the spider closes (None: no report).
+    report: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> CaptchaSettings:
@@ -108,6 +111,7 @@ class CaptchaSettings:
             redis_url=_redis_url(get("CAPTCHA_REDIS_URL")),
             redis_namespace=_namespace(get("CAPTCHA_REDIS_NAMESPACE"), api_key),
             status=_bool(settings, "CAPTCHA_STATUS", get("CAPTCHA_STATUS")),
+            report=_path(get("CAPTCHA_REPORT"), "CAPTCHA_REPORT"),
         )
 
 
@@ -165,6 +169,14 @@ def _api_keys(value: Any, providers: tuple[str, ...], enabled: bool) -> dict[str
             f"{' / '.join(key_variable(p) for p in missing)} or CAPTCHA_API_KEY"
         )
     return keys
+
+
+def _path(value: Any, name: str) -> str | None:
+    if value in (None, "", False):
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise CaptchaConfigError(f"{name} must be a file path (e.g. 'captcha-report.html'), got {value!r}")
+    return os.fspath(value)
 
 
 def _redis_url(value: Any) -> Secret | None:

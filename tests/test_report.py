@@ -388,3 +388,24 @@ async def test_charts_render_in_chromium_and_nothing_is_fetched(realistic, tmp_p
         # Not one flat colour: axes, labels and coloured marks are on it.
         assert colours >= 8 and inked > 0.02, chart
     assert shot.stat().st_size > 50_000
+
+
+# ------------------------------------------------------------ a real crawl's report
+
+import pytest_twisted  # noqa: E402
+
+from .crawling import API_KEY, crawl  # noqa: E402
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_crawl_writes_its_report_when_the_spider_closes(sandbox, tmp_path):
+    path = tmp_path / "captcha-report.html"
+    sandbox.reset(site={"session_pages": 20, "bad_key_items": [4]})
+    record = await crawl(sandbox, CAPTCHA_REPORT=str(path), CAPTCHA_MAX_RETRIES=0)
+    html = path.read_text()
+    stats = record.stats
+    assert "Captcha report: test_catalog" in html and "<svg" in html and "<script" not in html
+    assert f">{stats['captcha/solved']}<" in html  # the solved count on its card
+    assert "ERROR_RECAPTCHA_INVALID_SITEKEY" in html  # the drop, by reason
+    assert "session" in html and "sandbox" in html  # a gate's scope, the provider lane
+    assert API_KEY not in html
