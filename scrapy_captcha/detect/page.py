@@ -1,21 +1,49 @@
-"""One response as the detectors see it: decoded once, parsed lazily, forms indexed."""
+"""One response as the detectors see it.
+
+Parsing a whole page costs more than the rest of detection together, and a
+captcha lives in a few small places: a widget tag, the form around it, an
+inline script. So the page is never parsed whole. A byte scan finds the
+places that hold a vendor marker (``hits``), and only those *islands* (the
+form around a hit, the script holding it, the tag carrying it) are cut out of
+the body and parsed together as one small document (``root``). What the
+verdict needs about the rest of the page (title, how many forms, the base
+URL) is read from the bytes directly.
+"""
 
 from __future__ import annotations
 
+import bisect
+import html
 import json
+import re
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
-from w3lib.encoding import html_to_unicode
+from w3lib.encoding import (
+    html_body_declared_encoding,
+    html_to_unicode,
+    http_content_type_encoding,
+    read_bom,
+    to_unicode,
+)
 
 from ..model import Form
 
-#: A challenge page is small; past this the page is cut before parsing so a
+#: A challenge page is small; past this the page is cut before scanning so a
 #: hostile 100 MB body costs a bounded amount of work.
 MAX_PARSE = 4 * 1024 * 1024
+#: At most this many hits per marker are turned into islands (a hostile page
+#: may repeat a marker a million times; the real widget is among the first).
+MAX_HITS = 1000
+#: A form with no end tag is cut here.
+MAX_FORM = 256 * 1024
+#: How much markup before a form belongs to it (an image captcha's picture and
+#: its "type the characters below" often sit just above the form).
+FORM_CONTEXT = 1024
 
 #: Inputs a person types into. A form that has them is a real form (login,
 #: search, comment), not a gate whose only job is the captcha.
@@ -26,104 +54,343 @@ CAPTCHA_FIELDS = frozenset(
     {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response", "frc-captcha-solution",
      "mtcaptcha-verifiedtoken"}
 )
+#: Elements whose content is text, not markup: a marker inside them is no widget.
+RAW_TAGS = (b"script", b"style", b"title", b"textarea", b"xmp")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                   "track", "wbr", "param", "keygen"})
+_TAG_NAME = re.compile(rb"[a-z][a-z0-9:_-]{0,40}")
+_TAG_END = frozenset(b" \t\n\r\f/>")
+_ID_ATTR = r"""\sid\s*=\s*(?:"%(id)s"|'%(id)s'|%(id)s[\s>/])"""
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def _headers(headers: Any) -> dict[str, str]:
-    """Lower-case header names, first value as str; accepts Scrapy Headers or a dict."""
-    out: dict[str, str] = {}
+def _headers(headers: Any) -> dict[str, list[str]]:
+    """Lower-case header names, every value as str; accepts Scrapy Headers or a dict."""
+    out: dict[str, list[str]] = {}
     if not headers:
         return out
     items: Iterable[tuple[Any, Any]] = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
-        if isinstance(value, (list, tuple)):
-            value = value[0] if value else b""
+        values = value if isinstance(value, (list, tuple)) else [value]
         if isinstance(name, bytes):
             name = name.decode("latin-1")
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        out[str(name).lower()] = str(value)
+        out.setdefault(str(name).lower(), []).extend(
+            v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values)
     return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """An element whose content is not markup (script, style, title, textarea) or a comment."""
+
+    start: int  # the "<" of its start tag
+    body: int  # just past the start tag's ">"
+    end: int  # just past its end tag
+    tag: bytes  # b"script", ..., or b"!--" for a comment
 
 
 class Page:
     def __init__(self, body: bytes | str, *, url: str, status: int = 200, headers: Any = None):
         self.url = url
         self.status = int(status)
-        self.headers = _headers(headers)
-        self._body = body
+        self.header_values = _headers(headers)
+        self.headers = {name: values[0] if values else "" for name, values in self.header_values.items()}
         #: Why candidates were rejected, for --explain and DEBUG logs.
         self.notes: list[str] = []
-        #: The lowered head of the body, as bytes (set by the marker scan).
-        self.low = b""
+        #: Byte offsets (in ``raw``) of vendor markers; each one becomes an island.
+        self.hits: list[int] = []
+        self._body = body
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    # ------------------------------------------------------------------ bytes
+
     @cached_property
-    def text(self) -> str:
+    def _normalized(self) -> tuple[bytes, str]:
+        """(the body as bytes in an ASCII-compatible encoding, that encoding)."""
         body = self._body
         if isinstance(body, str):
-            return body
-        _, text = html_to_unicode(self.headers.get("content-type"), body)
-        return text
+            return body[:MAX_PARSE].encode("utf-8", "surrogatepass"), "utf-8"
+        head = body[:MAX_PARSE]
+        content_type = self.headers.get("content-type")
+        if head.startswith(_WIDE_BOMS) or head[:64].count(0) > 16:
+            # UTF-16/32 hides ASCII markers behind NULs: work on a UTF-8 copy.
+            _, text = html_to_unicode(content_type, head)
+            return text.encode("utf-8", "surrogatepass"), "utf-8"
+        bom_encoding, bom = read_bom(head)
+        if bom_encoding and bom:
+            return head[len(bom):], bom_encoding
+        encoding = http_content_type_encoding(content_type) or html_body_declared_encoding(head) or "utf-8"
+        if encoding.startswith(("utf-16", "utf-32")):
+            _, text = html_to_unicode(content_type, head)
+            return text.encode("utf-8", "surrogatepass"), "utf-8"
+        return head, encoding
+
+    @property
+    def raw(self) -> bytes:
+        return self._normalized[0]
+
+    @property
+    def encoding(self) -> str:
+        return self._normalized[1]
+
+    @cached_property
+    def low(self) -> bytes:
+        """The body lowered (ASCII only, so offsets match ``raw``)."""
+        return self.raw.lower()
+
+    def decode(self, data: bytes) -> str:
+        return to_unicode(data, self.encoding)
+
+    @cached_property
+    def text(self) -> str:
+        """The whole body as text. Only for small documents (JSON replies, tests)."""
+        return self.decode(self.raw)
 
     @cached_property
     def json(self) -> Any:
         """The body as JSON when it is a JSON document (an API reply), else None."""
-        head = self.text[:64].lstrip()
-        if not head.startswith(("{", "[")):
+        if not self.raw[:64].lstrip().startswith((b"{", b"[")):
             return None
         try:
-            return json.loads(self.text[:MAX_PARSE])
+            return json.loads(self.text)
         except ValueError:
             return None
 
-    def by_id(self, element_id: str) -> lxml.html.HtmlElement | None:
-        if self.root is None:
-            return None
-        hits = self.root.xpath("//*[@id=$id]", id=element_id)
-        return hits[0] if hits else None
+    # -------------------------------------------------------------- structure
 
     @cached_property
-    def root(self) -> lxml.html.HtmlElement | None:
-        text = self.text[:MAX_PARSE]
-        if not text.strip():
+    def regions(self) -> list[Region]:
+        """Scripts, styles, titles, textareas and comments, in order; never overlapping."""
+        low, n = self.low, len(self.low)
+        tokens = [b"<" + tag for tag in RAW_TAGS] + [b"<!--"]
+        upcoming = [low.find(t) for t in tokens]
+        found: list[Region] = []
+        i = 0
+        while True:
+            for k, pos in enumerate(upcoming):
+                if pos != -1 and pos < i:
+                    upcoming[k] = low.find(tokens[k], i)
+            live = [(pos, k) for k, pos in enumerate(upcoming) if pos != -1]
+            if not live:
+                return found
+            pos, k = min(live)
+            if k == len(RAW_TAGS):
+                close = low.find(b"-->", pos + 4)
+                end = n if close == -1 else close + 3
+                found.append(Region(pos, pos + 4, end, b"!--"))
+                i = end
+                continue
+            tag = RAW_TAGS[k]
+            after = pos + 1 + len(tag)
+            if after < n and low[after] not in _TAG_END:
+                i = pos + 1  # <scripts>, <titles>: another tag
+                continue
+            gt = low.find(b">", after)
+            body = n if gt == -1 else gt + 1
+            close = low.find(b"</" + tag, body)
+            if close == -1:
+                end = n
+            else:
+                gt = low.find(b">", close)
+                end = n if gt == -1 else gt + 1
+            found.append(Region(pos, body, end, tag))
+            i = end
+
+    @cached_property
+    def _region_starts(self) -> list[int]:
+        return [r.start for r in self.regions]
+
+    def region_at(self, pos: int) -> Region | None:
+        k = bisect.bisect_right(self._region_starts, pos) - 1
+        if k >= 0 and self.regions[k].end > pos:
+            return self.regions[k]
+        return None
+
+    @cached_property
+    def form_spans(self) -> list[tuple[int, int]]:
+        """(start, end) of every <form> element outside scripts and comments."""
+        low, spans = self.low, []
+        i = 0
+        while True:
+            pos = low.find(b"<form", i)
+            if pos == -1:
+                return spans
+            i = pos + 5
+            if i < len(low) and low[i] not in _TAG_END:
+                continue
+            region = self.region_at(pos)
+            if region is not None:
+                i = region.end
+                continue
+            close = low.find(b"</form", i)
+            if close == -1 or close - pos > MAX_FORM:
+                end = min(len(low), pos + MAX_FORM)
+            else:
+                gt = low.find(b">", close)
+                end = len(low) if gt == -1 else gt + 1
+            # Forms do not nest: a second <form> before this one's end starts a new one.
+            following = low.find(b"<form", i, end)
+            while following != -1 and (following + 5 < len(low) and low[following + 5] not in _TAG_END):
+                following = low.find(b"<form", following + 5, end)
+            if following != -1:
+                end = following
+            spans.append((pos, end))
+            i = end
+
+    @property
+    def form_count(self) -> int:
+        return len(self.form_spans)
+
+    def form_span_at(self, pos: int) -> tuple[int, int] | None:
+        spans = self.form_spans
+        k = bisect.bisect_right(spans, (pos, len(self.low) + 1)) - 1
+        if k >= 0 and spans[k][1] > pos:
+            return spans[k]
+        return None
+
+    def tag_at(self, pos: int) -> tuple[int, int, str] | None:
+        """(start, end, name) of the start tag that holds ``pos`` in an attribute, if any."""
+        low = self.low
+        lt = low.rfind(b"<", max(0, pos - 8192), pos + 1)
+        if lt == -1 or low.rfind(b">", lt, pos) != -1:
             return None
-        try:
-            parser = lxml.html.HTMLParser(recover=True, huge_tree=False, remove_comments=True)
-            root = lxml.html.document_fromstring(text, parser=parser)
-        except (lxml.etree.ParserError, ValueError, TypeError):
-            return None
-        return root
+        name = _TAG_NAME.match(low, lt + 1)
+        if name is None:
+            return None  # an end tag, a doctype, text like "a < b"
+        gt = low.find(b">", pos)
+        return lt, (len(low) if gt == -1 else gt + 1), name.group().decode("ascii")
+
+    def island_at(self, pos: int) -> tuple[int, int, str | None] | None:
+        """The part of the page a hit at ``pos`` lives in: (start, end, tag to close it with)."""
+        region = self.region_at(pos)
+        if region is not None:
+            if region.tag == b"script" or pos < region.body:
+                # A script (its src or its code), or a raw element's attributes.
+                return (region.start, region.end, None) if region.tag == b"script" else \
+                    (region.start, region.body, region.tag.decode())
+            return None  # text of a style, title, textarea or comment
+        form = self.form_span_at(pos)
+        if form is not None:
+            return form[0], form[1], "form"
+        tag = self.tag_at(pos)
+        if tag is not None:
+            start, end, name = tag
+            return start, end, None if name in _VOID else name
+        return None
+
+    # ------------------------------------------------------------- head facts
+
+    @cached_property
+    def title(self) -> str:
+        low = self.low
+        pos = low.find(b"<title")
+        while pos != -1 and pos + 6 < len(low) and low[pos + 6] not in _TAG_END:
+            pos = low.find(b"<title", pos + 6)
+        if pos == -1:
+            return ""
+        start = low.find(b">", pos)
+        if start == -1:
+            return ""
+        end = low.find(b"</title", start)
+        text = self.decode(self.raw[start + 1:(start + 1 + 2048) if end == -1 else min(end, start + 1 + 2048)])
+        return " ".join(html.unescape(text).split())
 
     @cached_property
     def base_url(self) -> str:
-        root = self.root
-        if root is not None:
-            for base in root.iter("base"):
-                href = (base.get("href") or "").strip()
-                if href:
-                    return urljoin(self.url, href)
+        low = self.low
+        pos = low.find(b"<base")
+        while pos != -1:
+            if self.region_at(pos) is None:
+                tag = self.raw[pos:low.find(b">", pos) + 1 or len(low)]
+                match = re.search(rb"""\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", tag, re.I)
+                if match:
+                    href = self.decode(next(g for g in match.groups() if g is not None)).strip()
+                    if href:
+                        return urljoin(self.url, html.unescape(href))
+            pos = low.find(b"<base", pos + 5)
         return self.url
 
     def absolute(self, href: str) -> str:
         return urljoin(self.base_url, href.strip())
 
+    # ---------------------------------------------------------------- islands
+
+    @cached_property
+    def islands(self) -> list[tuple[int, int, str | None]]:
+        """The page's parts around each hit, sorted, without overlaps."""
+        spans = {self.island_at(pos) for pos in self.hits}
+        if self.form_count == 1:
+            # The page's only form decides whether a widget is alone on the page.
+            start, end = self.form_spans[0]
+            spans.add((start, end, "form"))
+        spans.discard(None)
+        kept: list[tuple[int, int, str | None]] = []
+        for start, end, close in sorted(spans, key=lambda s: (s[0], -s[1])):  # type: ignore[index]
+            if kept and start < kept[-1][1]:
+                if end > kept[-1][1]:
+                    kept[-1] = (kept[-1][0], end, kept[-1][2])
+                continue  # inside an island already taken
+            kept.append((start, end, close))
+        return kept
+
+    @cached_property
+    def root(self) -> lxml.html.HtmlElement | None:
+        """The islands parsed as one document."""
+        parts = [self.raw[start:end] + (f"</{close}>".encode() if close else b"")
+                 for start, end, close in self.islands]
+        return self._parse(parts)
+
+    def _parse(self, parts: list[bytes]) -> lxml.html.HtmlElement | None:
+        if not parts:
+            return None
+        text = self.decode(b"<html><head></head><body>" + b"\n".join(parts) + b"</body></html>")
+        try:
+            parser = lxml.html.HTMLParser(recover=True, huge_tree=False, remove_comments=True)
+            return lxml.html.document_fromstring(text, parser=parser)
+        except (lxml.etree.ParserError, ValueError, TypeError):
+            return None
+
+    def parse_island(self, start: int, end: int, close: str | None = None) -> lxml.html.HtmlElement | None:
+        """One part of the page parsed on its own (a render target, a form with its context)."""
+        return self._parse([self.raw[start:end] + (f"</{close}>".encode() if close else b"")])
+
+    def by_id(self, element_id: str) -> lxml.html.HtmlElement | None:
+        """The element with this id, found in the islands or else anywhere in the page."""
+        if self.root is not None:
+            hits = self.root.xpath("//*[@id=$id]", id=element_id)
+            if hits:
+                return hits[0]
+        if not element_id or len(element_id) > 200:
+            return None
+        match = re.search((_ID_ATTR % {"id": re.escape(element_id)}).encode(), self.raw)
+        if match is None:
+            return None
+        island = self.island_at(match.start() + 1)
+        if island is None:
+            return None
+        root = self.parse_island(*island)
+        if root is None:
+            return None
+        hits = root.xpath("//*[@id=$id]", id=element_id)
+        return hits[0] if hits else None
+
     @cached_property
     def forms(self) -> list[lxml.html.HtmlElement]:
+        """The forms among the islands (every form that holds a hit, and the page's only form)."""
         return [] if self.root is None else list(self.root.iter("form"))
 
     @cached_property
-    def title(self) -> str:
-        if self.root is None:
-            return ""
-        for title in self.root.iter("title"):
-            return " ".join((title.text_content() or "").split())
-        return ""
+    def only_form(self) -> lxml.html.HtmlElement | None:
+        """The page's form when it has exactly one (always among the islands)."""
+        if self.form_count != 1 or not self.forms:
+            return None
+        return self.forms[0]
 
     @cached_property
     def scripts(self) -> list[str]:
-        """Inline script bodies."""
+        """Inline script bodies among the islands."""
         if self.root is None:
             return []
         return [s.text for s in self.root.iter("script") if s.text and not s.get("src")]
@@ -139,7 +406,7 @@ class Page:
         if element is None:
             return None
         form_id = element.get("form")
-        if form_id and self.root is not None:
+        if form_id:
             for form in self.forms:
                 if form.get("id") == form_id:
                     return form
@@ -187,15 +454,20 @@ class Page:
         )
 
     @staticmethod
-    def has_user_inputs(form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> bool:
+    def user_inputs(form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> list[str]:
+        """Names (or "" when unnamed) of the fields a person fills in, captcha fields aside."""
+        found = []
         for el in form.iter("input", "textarea"):
-            if el.get("name") in CAPTCHA_FIELDS or el.get("name") in captcha_fields:
+            name = el.get("name") or ""
+            if name in CAPTCHA_FIELDS or name in captcha_fields:
                 continue
-            if el.tag == "textarea":
-                return True
-            if (el.get("type") or "text").lower() in USER_INPUT_TYPES:
-                return True
-        return False
+            if el.tag == "textarea" or (el.get("type") or "text").lower() in USER_INPUT_TYPES:
+                found.append(name)
+        return found
+
+    @classmethod
+    def has_user_inputs(cls, form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> bool:
+        return bool(cls.user_inputs(form, captcha_fields))
 
     def same_origin(self, url: str) -> bool:
         a, b = urlsplit(self.url), urlsplit(url)

@@ -14,6 +14,8 @@ from .page import Page
 KINDS = ("recaptcha_v2", "recaptcha_v3")
 SITEKEY = re.compile(r"6L[0-9A-Za-z_-]{38}")
 MARKERS = (b"recaptcha",)
+#: A sitekey in page config may sit far from the word "recaptcha": every one is an island.
+KEY_PATTERN = re.compile(rb"6L[0-9A-Za-z_-]{38}")
 RESPONSE_FIELD = "g-recaptcha-response"
 HOSTS = ("www.google.com", "google.com", "www.recaptcha.net", "recaptcha.net")
 
@@ -32,8 +34,12 @@ _CONFIG_KEY = re.compile(
     r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"](?P<key>6L[0-9A-Za-z_-]{38})['"]"""
 )
 _V3_CONFIG_HINTS = ("wpcf7_recaptcha", "recaptcha_v3", '"v3"', "'v3'", "recaptchaV3")
-# 13: the legacy v1 API (shut down by Google in 2018; still found in old pages)
-_LEGACY = re.compile(r"""(?:/recaptcha/api/challenge\?k=|Recaptcha\.create\(\s*['"])(?P<key>6L[0-9A-Za-z_-]{38})""")
+# 13: the legacy v1 API (shut down by Google in 2018; still found in old pages). The key is
+# the URL's k= parameter wherever it sits (``?hl=de&k=...``), or Recaptcha.create's first argument.
+_LEGACY = re.compile(r"""/recaptcha/api/(?:challenge|noscript)\?(?:[^'"\s<>]*?[?&;])?k=(?P<key>6L[0-9A-Za-z_-]{38})|"""
+                     r"""Recaptcha\.create\(\s*['"](?P<created>6L[0-9A-Za-z_-]{38})""")
+# 8: api.js?render=<key> named only inside a loader's JS string.
+_RENDER_URL = re.compile(r"""/recaptcha/(?P<api>api|enterprise)\.js\?[^'"\s<>]*?\brender=(?P<key>6L[0-9A-Za-z_-]{38})""")
 
 
 def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
@@ -49,6 +55,11 @@ def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
         render = (parse_qs(parts.query).get("render") or [""])[0]
         if SITEKEY.fullmatch(render):
             render_keys.add(render)  # a key in ?render= means v3 (or Enterprise score) for it
+    for script in page.scripts:
+        if "render=" in script:
+            for match in _RENDER_URL.finditer(script.replace("\\/", "/")):
+                render_keys.add(match.group("key"))
+                enterprise = enterprise or match.group("api") == "enterprise"
     return enterprise, domain, render_keys
 
 
@@ -134,13 +145,14 @@ def find(page: Page) -> list[Candidate]:
             ))
         # 13: legacy v1
         for match in _LEGACY.finditer(script):
-            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key"),
+            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key") or match.group("created"),
                                    response_fields=("recaptcha_response_field",),
                                    evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
 
-    for src in page.script_srcs:
+    legacy_srcs = page.script_srcs + [i.get("src") or "" for i in root.iter("iframe")]
+    for src in legacy_srcs:
         in_src = _LEGACY.search(src)
-        if in_src:
+        if in_src and in_src.group("key"):
             found.append(Candidate(kind="recaptcha_v2", sitekey=in_src.group("key"),
                                    response_fields=("recaptcha_response_field",),
                                    evidence=["legacy reCAPTCHA v1 script (shut down by Google in 2018)"]))
@@ -192,7 +204,10 @@ _TOKEN_INPUT = re.compile(r"^(?:g-)?re?captcha[_-]?(?:response|token|v3)?$|captc
 def _token_input(page: Page, cand: Candidate) -> tuple[str, ...]:
     if cand.kind != "recaptcha_v3":
         return ()
-    form = page.form_of(cand.element) or (page.forms[0] if len(page.forms) == 1 else None)
+    # An element is never truth-tested: an empty <form> is false.
+    form = page.form_of(cand.element)
+    if form is None:
+        form = page.only_form
     forms = [form] if form is not None else page.forms
     for f in forms:
         for el in f.iter("input"):
