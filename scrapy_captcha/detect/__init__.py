@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..model import Challenge
-from . import aws_waf, cloudflare, datadome, hcaptcha
+from . import aws_waf, cloudflare, datadome
 from .candidate import Candidate
 from .page import MAX_PARSE, Page
-from .scan import VENDORS, scan
+from .scan import VENDORS, marked_vendors, quick_lower, vendors_in
 
 __all__ = ["detect", "explain", "has_markers", "Page", "KINDS", "SOLVABLE_KINDS", "MAX_PARSE"]
 
@@ -36,19 +36,22 @@ CHALLENGE_TITLES = re.compile(
 INTERSTITIAL_PATHS = ("/sorry/index", "/sorry/", "/cdn-cgi/challenge-platform/")
 _HEADER_VERDICTS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "captcha"),
                     ("x-amzn-waf-action", "challenge"))
+_VERDICT_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
 #: Vendors whose own markers say the page is a challenge, whatever it looks like.
 _SELF_BLOCKING = (cloudflare, aws_waf, datadome)
 
 
 def _header_verdict(page: Page) -> str | None:
+    if not page.may_have_header(_VERDICT_HEADERS):
+        return None
     for name, value in _HEADER_VERDICTS:
         if page.headers.get(name, "").lower() == value:
             return f"header {name}: {value}"
     return None
 
 
-def _vendors(page: Page) -> list[Any]:
-    vendors = scan(page)
+def _vendors(page: Page, marked: dict[Any, list[int]] | None = None) -> list[Any]:
+    vendors = vendors_in(page, marked)
     verdict = _header_verdict(page)
     if verdict:
         extra = cloudflare if verdict.startswith("header cf-") else aws_waf
@@ -59,7 +62,7 @@ def _vendors(page: Page) -> list[Any]:
 
 def has_markers(body: bytes | str, headers: Any = None) -> bool:
     """Cheap pre-check: can this body hold any captcha we know?"""
-    return bool(scan(Page(body, url="about:blank", headers=headers)))
+    return bool(vendors_in(Page(body, url="about:blank", headers=headers)))
 
 
 def _page_signal(page: Page) -> str | None:
@@ -77,17 +80,18 @@ def _page_signal(page: Page) -> str | None:
     return None
 
 
-def _clearly_content(page: Page, vendors: list[Any]) -> bool:
+def _clearly_content(page: Page, marked: dict[Any, list[int]]) -> bool:
     """No challenge on this page can be blocking: it is the content asked for.
 
-    Mirrors ``_blocking`` without running the vendors: a challenge is
-    blocking only through its vendor (``_SELF_BLOCKING``, an hCaptcha JSON
-    reply), a page-level signal, or by sitting in the page's only form when
-    that form asks for nothing else. A challenge names at most one field a
-    person types into (an image captcha's answer), so an only form with two
-    such fields besides the captcha fields always asks for something else.
+    Decided before any vendor runs, from what ``_blocking`` looks at: a
+    challenge is blocking only through its vendor (``_SELF_BLOCKING``, whose
+    markers ``marked`` would show; an hCaptcha JSON reply), a page-level
+    signal, or by sitting in the page's only form when that form asks for
+    nothing else. A challenge names at most one field a person types into
+    (an image captcha's answer), so an only form with two such fields besides
+    the captcha fields always asks for something else.
     """
-    if any(v in _SELF_BLOCKING for v in vendors) or (hcaptcha in vendors and page.json is not None):
+    if any(v in marked for v in _SELF_BLOCKING) or page.raw[:64].lstrip().startswith((b"{", b"[")):
         return False
     if _page_signal(page):
         return False
@@ -114,11 +118,15 @@ def detect(body: bytes | str, *, url: str, status: int = 200, headers: Any = Non
     (the middleware, unless a request asked for incidental widgets); a page
     that is clearly the content asked for then costs only the byte scan.
     """
-    page = Page(body, url=url, status=status, headers=headers)
-    vendors = _vendors(page)
-    if not vendors:
+    low, maybe = quick_lower(body)
+    page = Page(body, url=url, status=status, headers=headers, low=low)
+    if not maybe and not page.may_have_header(_VERDICT_HEADERS):
         return []
-    if blocking_only and _clearly_content(page, vendors):
+    marked = marked_vendors(page)
+    if blocking_only and _clearly_content(page, marked):
+        return []
+    vendors = _vendors(page, marked)
+    if not vendors:
         return []
     challenges = _analyse(page, vendors)
     return [c for c in challenges if c.blocking] if blocking_only else challenges

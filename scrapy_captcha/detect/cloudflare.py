@@ -14,8 +14,6 @@ reCAPTCHA/hCaptcha it shows, whose token its form posts.
 
 from __future__ import annotations
 
-import re
-
 from .candidate import Candidate, js_option
 from .page import Page
 
@@ -23,9 +21,8 @@ KINDS = ("cloudflare_challenge",)
 MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"challenge-form", b"jschl", b"cf-error-details",
            b"cf-browser-verification")
 NEEDLES = (b"_cf_chl_opt", b"jschl")
-_HARD_BLOCK = re.compile(rb"error code:? ?10(?:06|07|08|09|10|12|20)|cf-error-details|access denied|"
-                         rb"sorry, you have been blocked")
-_LEGACY = re.compile(rb"/cdn-cgi/l/chk_jschl|name=[\"']?jschl_(?:vc|answer)")
+_HARD_BLOCK = (b"cf-error-details", b"error code", b"access denied", b"sorry, you have been blocked")
+_LEGACY = (b"/cdn-cgi/l/chk_jschl", b"jschl_vc", b"jschl_answer")
 # Turnstile options the challenge page's script passes, where the page carries them.
 _OPTIONS = (("sitekey", "chlApiSitekey"), ("action", "chlApiAction"), ("cdata", "chlApiCData"),
             ("chl_page_data", "chlPageData"), ("chl_page_data", "chlApiChlPageData"))
@@ -33,15 +30,15 @@ _OPTIONS = (("sitekey", "chlApiSitekey"), ("action", "chlApiAction"), ("cdata", 
 
 def hard_block(page: Page) -> bool:
     """A Cloudflare block page (access denied, error 10xx): nothing to solve."""
-    return b"cloudflare" in page.low and bool(_HARD_BLOCK.search(page.low))
+    return b"cloudflare" in page.hay and any(marker in page.hay for marker in _HARD_BLOCK)
 
 
 def find(page: Page) -> list[Candidate]:
-    low = page.low
+    low = page.hay
     header = page.headers.get("cf-mitigated", "").lower()
     opt = b"_cf_chl_opt" in low
     orchestrate = b"/cdn-cgi/challenge-platform/" in low and b"/orchestrate/" in low
-    legacy = bool(_LEGACY.search(low))
+    legacy = any(marker in low for marker in _LEGACY)
     if header != "challenge" and not (opt or orchestrate or legacy):
         if b"/cdn-cgi/challenge-platform/scripts/jsd/main.js" in low:
             page.note("Cloudflare jsd/main.js beacon: an ordinary page, not a challenge")

@@ -16,9 +16,7 @@ import bisect
 import html
 import json
 import re
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
@@ -32,6 +30,7 @@ from w3lib.encoding import (
 )
 
 from ..model import Form
+from .fastfind import Haystack
 
 #: A challenge page is small; past this the page is cut before scanning so a
 #: hostile 100 MB body costs a bounded amount of work.
@@ -60,6 +59,8 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
                    "track", "wbr", "param", "keygen"})
 _TAG_NAME = re.compile(rb"[a-z][a-z0-9:_-]{0,40}")
 _TAG_END = frozenset(b" \t\n\r\f/>")
+_STRUCTURE = re.compile(rb"<(script|style|title|textarea|xmp|form)(?=[\s/>])|<!--")
+_FORM_START = re.compile(rb"<form(?=[\s/>])")
 _ID_ATTR = r"""\sid\s*=\s*(?:"%(id)s"|'%(id)s'|%(id)s[\s>/])"""
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -79,8 +80,25 @@ def _headers(headers: Any) -> dict[str, list[str]]:
     return out
 
 
-@dataclass(frozen=True)
-class Region:
+class lazy:
+    """``functools.cached_property`` without its lock (3.11 takes one per access; a Page is never shared)."""
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
+class Region(NamedTuple):
     """An element whose content is not markup (script, style, title, textarea) or a comment."""
 
     start: int  # the "<" of its start tag
@@ -90,65 +108,95 @@ class Region:
 
 
 class Page:
-    def __init__(self, body: bytes | str, *, url: str, status: int = 200, headers: Any = None):
+    def __init__(self, body: bytes | str, *, url: str, status: int = 200, headers: Any = None,
+                 low: bytes | None = None):
+        if low is not None:
+            self.__dict__["low"] = low  # already lowered by the caller's first look
         self.url = url
         self.status = int(status)
-        self.header_values = _headers(headers)
-        self.headers = {name: values[0] if values else "" for name, values in self.header_values.items()}
+        self.raw_headers = headers
         #: Why candidates were rejected, for --explain and DEBUG logs.
         self.notes: list[str] = []
         #: Byte offsets (in ``raw``) of vendor markers; each one becomes an island.
         self.hits: list[int] = []
+        #: Offsets of the word "captcha" outside any vendor's name.
+        self.generic: list[int] = []
         self._body = body
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    @lazy
+    def header_values(self) -> dict[str, list[str]]:
+        return _headers(self.raw_headers)
+
+    @lazy
+    def headers(self) -> dict[str, str]:
+        """Lower-case names, first values."""
+        return {name: values[0] if values else "" for name, values in self.header_values.items()}
+
+    def may_have_header(self, names: Iterable[str]) -> bool:
+        """Cheap: might one of these headers be present? (No conversion of the whole set.)"""
+        raw = self.raw_headers
+        if not raw:
+            return False
+        if hasattr(raw, "normkey"):  # Scrapy's Headers: case-insensitive lookups
+            return any(name.encode() in raw for name in names)
+        keys = raw.keys() if hasattr(raw, "keys") else (name for name, _ in raw)
+        present = {(k.decode("latin-1") if isinstance(k, bytes) else str(k)).lower() for k in keys}
+        return any(name in present for name in names)
+
     # ------------------------------------------------------------------ bytes
 
-    @cached_property
-    def _normalized(self) -> tuple[bytes, str]:
-        """(the body as bytes in an ASCII-compatible encoding, that encoding)."""
+    @lazy
+    def raw(self) -> bytes:
+        """The body as bytes in an ASCII-compatible encoding (UTF-16/32 become UTF-8), cut at MAX_PARSE."""
         body = self._body
         if isinstance(body, str):
-            return body[:MAX_PARSE].encode("utf-8", "surrogatepass"), "utf-8"
+            return body[:MAX_PARSE].encode("utf-8", "surrogatepass")
         head = body[:MAX_PARSE]
-        content_type = self.headers.get("content-type")
         if head.startswith(_WIDE_BOMS) or head[:64].count(0) > 16:
             # UTF-16/32 hides ASCII markers behind NULs: work on a UTF-8 copy.
-            _, text = html_to_unicode(content_type, head)
-            return text.encode("utf-8", "surrogatepass"), "utf-8"
-        bom_encoding, bom = read_bom(head)
-        if bom_encoding and bom:
-            return head[len(bom):], bom_encoding
-        encoding = http_content_type_encoding(content_type) or html_body_declared_encoding(head) or "utf-8"
-        if encoding.startswith(("utf-16", "utf-32")):
-            _, text = html_to_unicode(content_type, head)
-            return text.encode("utf-8", "surrogatepass"), "utf-8"
-        return head, encoding
+            _, text = html_to_unicode(self.headers.get("content-type"), head)
+            self.__dict__["encoding"] = "utf-8"
+            return text.encode("utf-8", "surrogatepass")
+        return head
 
-    @property
-    def raw(self) -> bytes:
-        return self._normalized[0]
-
-    @property
+    @lazy
     def encoding(self) -> str:
-        return self._normalized[1]
+        """How ``raw`` decodes: BOM, then the Content-Type header, then a <meta> declaration."""
+        raw = self.raw
+        if isinstance(self._body, str):
+            return "utf-8"
+        bom_encoding, bom = read_bom(raw)
+        if bom_encoding and bom:
+            return bom_encoding
+        encoding = http_content_type_encoding(self.headers.get("content-type")) or html_body_declared_encoding(raw)
+        if not encoding or encoding.startswith(("utf-16", "utf-32")):
+            return "utf-8"  # a wide encoding with no NULs in the body is mislabelled
+        return encoding
 
-    @cached_property
+    @lazy
     def low(self) -> bytes:
         """The body lowered (ASCII only, so offsets match ``raw``)."""
         return self.raw.lower()
 
+    @lazy
+    def hay(self) -> Haystack:
+        """``low``, for fast searching."""
+        return Haystack(self.low)
+
     def decode(self, data: bytes) -> str:
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
         return to_unicode(data, self.encoding)
 
-    @cached_property
+    @lazy
     def text(self) -> str:
         """The whole body as text. Only for small documents (JSON replies, tests)."""
         return self.decode(self.raw)
 
-    @cached_property
+    @lazy
     def json(self) -> Any:
         """The body as JSON when it is a JSON document (an API reply), else None."""
         if not self.raw[:64].lstrip().startswith((b"{", b"[")):
@@ -160,45 +208,57 @@ class Page:
 
     # -------------------------------------------------------------- structure
 
-    @cached_property
-    def regions(self) -> list[Region]:
-        """Scripts, styles, titles, textareas and comments, in order; never overlapping."""
+    @lazy
+    def _structure(self) -> tuple[list[Region], list[tuple[int, int]]]:
+        """One pass over the tags that matter: raw-text elements and comments, and forms outside them."""
         low, n = self.low, len(self.low)
-        tokens = [b"<" + tag for tag in RAW_TAGS] + [b"<!--"]
-        upcoming = [low.find(t) for t in tokens]
-        found: list[Region] = []
-        i = 0
-        while True:
-            for k, pos in enumerate(upcoming):
-                if pos != -1 and pos < i:
-                    upcoming[k] = low.find(tokens[k], i)
-            live = [(pos, k) for k, pos in enumerate(upcoming) if pos != -1]
-            if not live:
-                return found
-            pos, k = min(live)
-            if k == len(RAW_TAGS):
-                close = low.find(b"-->", pos + 4)
+        find = self.hay.find
+        regions: list[Region] = []
+        forms: list[tuple[int, int]] = []
+        search = _STRUCTURE.search
+        match = search(low)
+        while match is not None:
+            pos = match.start()
+            tag = match.group(1)
+            if tag is None:
+                close = find(b"-->", pos + 4)
                 end = n if close == -1 else close + 3
-                found.append(Region(pos, pos + 4, end, b"!--"))
-                i = end
+                regions.append(Region(pos, pos + 4, end, b"!--"))
+                match = search(low, end)
                 continue
-            tag = RAW_TAGS[k]
-            after = pos + 1 + len(tag)
-            if after < n and low[after] not in _TAG_END:
-                i = pos + 1  # <scripts>, <titles>: another tag
-                continue
-            gt = low.find(b">", after)
+            gt = low.find(b">", pos)
             body = n if gt == -1 else gt + 1
-            close = low.find(b"</" + tag, body)
+            if tag == b"form":
+                # Forms do not nest: the next <form> (or </form>) ends this one.
+                limit = min(n, body + MAX_FORM)
+                close = find(b"</form", body, limit)
+                following = _FORM_START.search(low, body, limit if close == -1 else close)
+                if following is not None:
+                    stop = following.start()
+                elif close == -1:
+                    stop = limit
+                else:
+                    gt = low.find(b">", close)
+                    stop = n if gt == -1 else gt + 1
+                forms.append((pos, stop))
+                match = search(low, body)  # markup inside the form may hold scripts and comments
+                continue
+            close = find(b"</" + tag, body)
             if close == -1:
                 end = n
             else:
                 gt = low.find(b">", close)
                 end = n if gt == -1 else gt + 1
-            found.append(Region(pos, body, end, tag))
-            i = end
+            regions.append(Region(pos, body, end, tag))
+            match = search(low, end)
+        return regions, forms
 
-    @cached_property
+    @property
+    def regions(self) -> list[Region]:
+        """Scripts, styles, titles, textareas and comments, in order; never overlapping."""
+        return self._structure[0]
+
+    @lazy
     def _region_starts(self) -> list[int]:
         return [r.start for r in self.regions]
 
@@ -208,40 +268,24 @@ class Page:
             return self.regions[k]
         return None
 
-    @cached_property
+    @property
     def form_spans(self) -> list[tuple[int, int]]:
         """(start, end) of every <form> element outside scripts and comments."""
-        low, spans = self.low, []
-        i = 0
-        while True:
-            pos = low.find(b"<form", i)
-            if pos == -1:
-                return spans
-            i = pos + 5
-            if i < len(low) and low[i] not in _TAG_END:
-                continue
-            region = self.region_at(pos)
-            if region is not None:
-                i = region.end
-                continue
-            close = low.find(b"</form", i)
-            if close == -1 or close - pos > MAX_FORM:
-                end = min(len(low), pos + MAX_FORM)
-            else:
-                gt = low.find(b">", close)
-                end = len(low) if gt == -1 else gt + 1
-            # Forms do not nest: a second <form> before this one's end starts a new one.
-            following = low.find(b"<form", i, end)
-            while following != -1 and (following + 5 < len(low) and low[following + 5] not in _TAG_END):
-                following = low.find(b"<form", following + 5, end)
-            if following != -1:
-                end = following
-            spans.append((pos, end))
-            i = end
+        return self._structure[1]
+
+    @lazy
+    def form_tags(self) -> list[int]:
+        """Offsets of every ``<form`` start tag in the bytes, wherever it is (one fast pass, no structure).
+
+        What "the page's only form" counts: form markup in a script template or
+        a comment counts too, so such a page is never taken for a one-form gate.
+        """
+        low, n = self.low, len(self.low)
+        return [pos for pos in self.hay.find_all(b"<form", MAX_HITS) if pos + 5 >= n or low[pos + 5] in _TAG_END]
 
     @property
     def form_count(self) -> int:
-        return len(self.form_spans)
+        return len(self.form_tags)
 
     def form_span_at(self, pos: int) -> tuple[int, int] | None:
         spans = self.form_spans
@@ -282,25 +326,25 @@ class Page:
 
     # ------------------------------------------------------------- head facts
 
-    @cached_property
+    @lazy
     def title(self) -> str:
-        low = self.low
-        pos = low.find(b"<title")
+        low, find = self.low, self.hay.find
+        pos = find(b"<title")
         while pos != -1 and pos + 6 < len(low) and low[pos + 6] not in _TAG_END:
-            pos = low.find(b"<title", pos + 6)
+            pos = find(b"<title", pos + 6)
         if pos == -1:
             return ""
         start = low.find(b">", pos)
         if start == -1:
             return ""
-        end = low.find(b"</title", start)
+        end = find(b"</title", start)
         text = self.decode(self.raw[start + 1:(start + 1 + 2048) if end == -1 else min(end, start + 1 + 2048)])
         return " ".join(html.unescape(text).split())
 
-    @cached_property
+    @lazy
     def base_url(self) -> str:
-        low = self.low
-        pos = low.find(b"<base")
+        low, find = self.low, self.hay.find
+        pos = find(b"<base")
         while pos != -1:
             if self.region_at(pos) is None:
                 tag = self.raw[pos:low.find(b">", pos) + 1 or len(low)]
@@ -309,7 +353,7 @@ class Page:
                     href = self.decode(next(g for g in match.groups() if g is not None)).strip()
                     if href:
                         return urljoin(self.url, html.unescape(href))
-            pos = low.find(b"<base", pos + 5)
+            pos = find(b"<base", pos + 5)
         return self.url
 
     def absolute(self, href: str) -> str:
@@ -317,14 +361,10 @@ class Page:
 
     # ---------------------------------------------------------------- islands
 
-    @cached_property
+    @lazy
     def islands(self) -> list[tuple[int, int, str | None]]:
         """The page's parts around each hit, sorted, without overlaps."""
         spans = {self.island_at(pos) for pos in self.hits}
-        if self.form_count == 1:
-            # The page's only form decides whether a widget is alone on the page.
-            start, end = self.form_spans[0]
-            spans.add((start, end, "form"))
         spans.discard(None)
         kept: list[tuple[int, int, str | None]] = []
         for start, end, close in sorted(spans, key=lambda s: (s[0], -s[1])):  # type: ignore[index]
@@ -335,7 +375,7 @@ class Page:
             kept.append((start, end, close))
         return kept
 
-    @cached_property
+    @lazy
     def root(self) -> lxml.html.HtmlElement | None:
         """The islands parsed as one document."""
         parts = [self.raw[start:end] + (f"</{close}>".encode() if close else b"")
@@ -376,26 +416,36 @@ class Page:
         hits = root.xpath("//*[@id=$id]", id=element_id)
         return hits[0] if hits else None
 
-    @cached_property
+    @lazy
     def forms(self) -> list[lxml.html.HtmlElement]:
         """The forms among the islands (every form that holds a hit, and the page's only form)."""
         return [] if self.root is None else list(self.root.iter("form"))
 
-    @cached_property
+    @lazy
     def only_form(self) -> lxml.html.HtmlElement | None:
-        """The page's form when it has exactly one (always among the islands)."""
-        if self.form_count != 1 or not self.forms:
+        """The page's form when it has exactly one."""
+        if self.form_count != 1:
             return None
-        return self.forms[0]
+        root = self.parse_island(*self._only_form_span, "form")
+        return None if root is None else next(root.iter("form"), None)
 
-    @cached_property
+    @lazy
+    def _only_form_span(self) -> tuple[int, int]:
+        start = self.form_tags[0]
+        span = self.form_span_at(start)
+        if span is not None and span[0] == start:
+            return span
+        close = self.hay.find(b"</form", start + 5, start + MAX_FORM)
+        return start, (min(len(self.low), start + MAX_FORM) if close == -1 else close + 7)
+
+    @lazy
     def scripts(self) -> list[str]:
         """Inline script bodies among the islands."""
         if self.root is None:
             return []
         return [s.text for s in self.root.iter("script") if s.text and not s.get("src")]
 
-    @cached_property
+    @lazy
     def script_srcs(self) -> list[str]:
         if self.root is None:
             return []

@@ -26,68 +26,87 @@ from . import (
     recaptcha,
     turnstile,
 )
-from .page import FORM_CONTEXT, MAX_HITS, Page
+from .page import FORM_CONTEXT, MAX_FORM, MAX_HITS, MAX_PARSE, Page
 
 # Challenge pages first: a Cloudflare interstitial is reported as such even
 # though it also carries Turnstile markers.
 VENDORS = (cloudflare, aws_waf, datadome, recaptcha, hcaptcha, turnstile, geetest, funcaptcha,
            friendly_captcha, mtcaptcha, image)
-ROOTS = (b"captcha", b"challenge", b"arkose", b"turnstile")
+ROOTS = (b"captcha", b"challenge", b"arkose", b"turnstile")  # spelled out again in quick_lower
 WINDOW = 160
 _MARKED = tuple(v for v in VENDORS if v is not image)
 assert all(m == m.lower() for v in _MARKED for m in v.MARKERS)
 _MARKER_RE = re.compile(b"|".join(re.escape(m) for v in _MARKED for m in sorted(v.MARKERS, key=len, reverse=True)))
 _VENDOR_OF = {m: v for v in _MARKED for m in v.MARKERS}
 # "captcha" inside one of these words belongs to a vendor, not to an image captcha.
-_VENDOR_WORD = re.compile(rb"(?:re|h-?|frc-|mt|fun|g)captcha|captcha-delivery|captchaid|captcha\.awswaf")
-_WORD_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-.")
+_VENDOR_PREFIX = re.compile(rb"(?:re|h-?|frc-|mt|fun|g)$")
+_VENDOR_SUFFIX = re.compile(rb"-delivery|id\b|\.awswaf")
 
 
-def _word_around(low: bytes, pos: int, length: int) -> bytes:
-    start, end = pos, pos + length
-    while start > 0 and pos - start < 24 and low[start - 1] in _WORD_CHARS:
-        start -= 1
-    while end < len(low) and end - pos < 40 and low[end] in _WORD_CHARS:
-        end += 1
-    return low[start:end]
+#: Below this size ``in`` beats the foreign call (the quick look of ``quick_lower``).
+_SMALL = 32 * 1024
 
 
-def scan(page: Page) -> list[Any]:
-    """The vendors whose markers the page holds, in ``VENDORS`` order; fills ``page.hits``."""
-    low = page.low
+def quick_lower(body: bytes | str) -> tuple[bytes | None, bool]:
+    """(the lowered body, whether it may hold a marker), in as few steps as a tiny page allows.
+
+    The lowered body is None when the body needs decoding first (str, UTF-16/32).
+    """
+    if type(body) is not bytes or body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:64].count(0) > 16:
+        return None, True
+    low = body[:MAX_PARSE].lower()
+    if len(low) < _SMALL:
+        return low, (b"captcha" in low or b"challenge" in low or b"arkose" in low or b"turnstile" in low
+                     or (b"<form" in low and b"<img" in low))
+    return low, True
+
+
+def marked_vendors(page: Page) -> dict[Any, list[int]]:
+    """The vendors whose markers sit near a root, with those roots' offsets (cheap: no structure).
+
+    Also keeps the offsets of "captcha" that belong to no vendor's word in
+    ``page.generic`` (an image captcha's, perhaps).
+    """
+    low, hay = page.low, page.hay
     hits: dict[Any, list[int]] = {}
     generic: list[int] = []
     for root in ROOTS:
-        pos = low.find(root)
-        seen = 0
-        while pos != -1 and seen < MAX_HITS:
-            seen += 1
-            window = _MARKER_RE.findall(low, max(0, pos - WINDOW), pos + len(root) + WINDOW)
-            for marker in window:
-                hits.setdefault(_VENDOR_OF[marker], []).append(pos)
-            if root == b"captcha" and not _VENDOR_WORD.search(_word_around(low, pos, 7)):
+        if hay.find(root) == -1:
+            continue
+        cluster: list[int] = []
+        for pos in hay.find_all(root, MAX_HITS) + [-1]:
+            # Occurrences close together share one look at the markers around them.
+            if cluster and (pos == -1 or pos - cluster[-1] > WINDOW):
+                start, end = max(0, cluster[0] - WINDOW), cluster[-1] + len(root) + WINDOW
+                for marker in set(_MARKER_RE.findall(low, start, end)):
+                    hits.setdefault(_VENDOR_OF[marker], []).extend(cluster)
+                cluster = []
+            if pos == -1:
+                break
+            cluster.append(pos)
+            if root == b"captcha" and not (_VENDOR_PREFIX.search(low, max(0, pos - 4), pos)
+                                           or _VENDOR_SUFFIX.match(low, pos + 7)):
                 generic.append(pos)
-            pos = low.find(root, pos + len(root))
-    image_hits = [pos for pos in generic if _in_markup(page, pos)] + _picture_forms(page)
+    page.generic = generic
+    return hits
+
+
+def vendors_in(page: Page, marked: dict[Any, list[int]] | None = None) -> list[Any]:
+    """The vendors whose markers the page holds, in ``VENDORS`` order; fills ``page.hits``."""
+    hits = marked_vendors(page) if marked is None else marked
+    image_hits = [pos for pos in page.generic if _in_markup(page, pos)] + _picture_forms(page)
     if image_hits:
         hits[image] = image_hits
+    if not hits:
+        return []
     for vendor, positions in hits.items():
         for needle in getattr(vendor, "NEEDLES", ()):
-            positions.extend(_all(low, needle))
+            positions.extend(page.hay.find_all(needle, MAX_HITS))
         pattern = getattr(vendor, "KEY_PATTERN", None)
         if pattern is not None:
             positions.extend(m.start() for _, m in zip(range(MAX_HITS), pattern.finditer(page.raw)))
     page.hits = sorted({p for positions in hits.values() for p in positions})
     return [v for v in VENDORS if v in hits]
-
-
-def _all(low: bytes, needle: bytes) -> list[int]:
-    found = []
-    pos = low.find(needle)
-    while pos != -1 and len(found) < MAX_HITS:
-        found.append(pos)
-        pos = low.find(needle, pos + len(needle))
-    return found
 
 
 def _in_markup(page: Page, pos: int) -> bool:
@@ -97,16 +116,20 @@ def _in_markup(page: Page, pos: int) -> bool:
 
 
 def _picture_forms(page: Page) -> list[int]:
-    """Forms with a picture in or just above them, a text field, and a word about reading it."""
-    low = page.low
+    """Forms with a picture in or just above them, a text field, and a word about reading it.
+
+    Found from the ``<form`` tags alone (the page's structure costs a pass):
+    most pages have forms, few of them show a picture beside a text field.
+    """
+    low, n, find = page.low, len(page.low), page.hay.find
     found = []
-    pos = low.find(b"<form")
-    while pos != -1 and len(found) < MAX_HITS:
-        close = low.find(b"</form", pos)
-        end = len(low) if close == -1 else close
+    for pos in page.form_tags:
+        after = pos + 5
+        close = find(b"</form", after, after + MAX_FORM)
+        end = min(n, after + MAX_FORM) if close == -1 else close
+        if find(b"<input", after, end) == -1:
+            continue
         before = max(0, pos - FORM_CONTEXT)
-        if (low.find(b"<img", before, end) != -1 and low.find(b"<input", pos, end) != -1
-                and image.hinted(low[before:end])):
+        if (find(b"<img", after, end) != -1 or find(b"<img", before, pos) != -1) and image.hinted(low[before:end]):
             found.append(pos)
-        pos = low.find(b"<form", end)
-    return [p for p in found if page.region_at(p) is None]
+    return [p for p in found if page.region_at(p) is None] if found else []
