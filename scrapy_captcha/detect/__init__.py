@@ -103,11 +103,26 @@ def _clearly_content(page: Page, marked: dict[Any, list[int]]) -> bool:
 
 
 def _analyse(page: Page, vendors: list[Any]) -> list[Challenge]:
-    challenges: list[Challenge] = []
-    for vendor in vendors:
-        for cand in vendor.find(page):
-            challenges.append(_challenge(page, cand))
-    return challenges
+    found = [cand for vendor in vendors for cand in vendor.find(page)]
+    return [_challenge(page, cand) for cand in _fold_challenge_widget(found)]
+
+
+def _fold_challenge_widget(found: list[Candidate]) -> list[Candidate]:
+    """A Cloudflare challenge page's own Turnstile widget is the challenge, not a second captcha."""
+    page_challenge = next((c for c in found if c.kind == "cloudflare_challenge"), None)
+    if page_challenge is None:
+        return found
+    kept = []
+    for cand in found:
+        if cand.kind == "turnstile" and page_challenge.sitekey in (None, cand.sitekey):
+            page_challenge.sitekey = page_challenge.sitekey or cand.sitekey
+            for name in ("action", "cdata", "chl_page_data"):
+                if getattr(page_challenge, name) is None:
+                    setattr(page_challenge, name, getattr(cand, name))
+            page_challenge.evidence.append("its Turnstile widget: " + "; ".join(cand.evidence))
+            continue
+        kept.append(cand)
+    return kept
 
 
 def detect(body: bytes | str, *, url: str, status: int = 200, headers: Any = None,

@@ -23,9 +23,11 @@ MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"challenge-form"
 NEEDLES = (b"_cf_chl_opt", b"jschl")
 _HARD_BLOCK = (b"cf-error-details", b"error code", b"access denied", b"sorry, you have been blocked")
 _LEGACY = (b"/cdn-cgi/l/chk_jschl", b"jschl_vc", b"jschl_answer")
-# Turnstile options the challenge page's script passes, where the page carries them.
-_OPTIONS = (("sitekey", "chlApiSitekey"), ("action", "chlApiAction"), ("cdata", "chlApiCData"),
-            ("chl_page_data", "chlPageData"), ("chl_page_data", "chlApiChlPageData"))
+# The Turnstile options the challenge page's script carries, when the page has them
+# (``_cf_chl_opt`` of managed challenges with a widget: chlApiSitekey, chlApiAction,
+# chlApicData, chlApiChlPageData; older pages: chlPageData).
+_OPTIONS = (("sitekey", "chlApiSitekey"), ("action", "chlApiAction"), ("cdata", "chlApicData"),
+            ("cdata", "chlApiCData"), ("chl_page_data", "chlApiChlPageData"), ("chl_page_data", "chlPageData"))
 
 
 def hard_block(page: Page) -> bool:

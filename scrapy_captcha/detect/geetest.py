@@ -24,6 +24,8 @@ _OPTION = re.compile(r"""['"]?%s['"]?\s*:\s*(?P<value>[A-Za-z_$][\w$.]{0,80})"""
 # URL literals the page's JS requests for a fresh gt/challenge pair.
 _REGISTER = re.compile(r"""(['"`])(?P<url>(?:https?:)?[\w./:-]*?/[\w./-]*?(?:register|geetest|gt3?|captcha)[\w./-]*"""
                        r"""(?:\?[^'"`\s]*)?)\1""", re.I)
+# The fields GeeTest's own server SDKs read a v3 result from, when the page's form has them.
+V3_FIELDS = ("geetest_challenge", "geetest_validate", "geetest_seccode")
 _NOT_REGISTER = re.compile(r"\.(?:js|css|png|jpg|gif|svg)(?:\?|$)|validate|verify|/login|static\.geetest\.com", re.I)
 
 
@@ -74,6 +76,7 @@ def find(page: Page) -> list[Candidate]:
             if register:
                 params["register_url"] = register
             evidence = "initGeetest({gt, challenge})" + ("" if gt else ": gt comes from an XHR, not the HTML")
-            found.append(Candidate(kind="geetest", sitekey=gt, params=params,
+            fields = V3_FIELDS if all(f.encode() in page.hay for f in V3_FIELDS) else ()
+            found.append(Candidate(kind="geetest", sitekey=gt, params=params, response_fields=fields,
                                    evidence=[evidence] + ([f"register endpoint {register}"] if register else [])))
     return found

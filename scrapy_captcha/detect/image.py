@@ -37,19 +37,29 @@ _IMG_SIGNAL = re.compile(_CAPTCHA_WORD + r"|/sorry/image|getimage\.(?:php|aspx)|
 _FIELD_STRONG = re.compile(_CAPTCHA_WORD + r"|characters|zeichen|caract[eè]res|caracteres|символ|验证码|認証|인증", re.I)
 _FIELD_WEAK = re.compile(r"\bcode\b|\bcodigo\b|\bcódigo\b|\bcode[_-]|[_-]code\b|\bkod\b|код|\bword\b|\btext\b|"
                          r"\bletters\b|sicherheit|securit|verification|vérification|verificaci|prüf", re.I)
+# Words that tie the text field to the picture.
 _WORDS = re.compile(
-    r"(?:type|enter|input|retype|re-type|copy)\s+(?:in\s+)?(?:the\s+)?(?:\w+\s+)?(?:characters|letters|text|code|word|"
-    r"numbers|digits|symbols)|characters\s+(?:you\s+see|below|above|shown|displayed|in\s+the\s+(?:image|picture))|"
-    r"(?:shown|displayed|see)\s+(?:in|on|above|below)\s+(?:the|this)\s+(?:image|picture)|security\s+code|"
-    r"verification\s+code|not\s+a\s+robot|unusual\s+traffic|prove\s+you(?:'re|\s+are)\s+(?:a\s+)?human|"
-    r"\bcaptcha\b|sicherheitscode|sicherheitsabfrage|zeichen\s+(?:ein|im\s+bild)|caract[eè]res|"
-    r"código\s+de\s+(?:seguridad|verificación)|验证码|校验码|認証コード|画像の文字|введите\s+(?:код|символы)|"
+    r"(?:type|enter|input|retype|re-type|copy)\s+(?:in\s+)?(?:the\s+)?(?:\w+\s+)?(?:characters|letters|symbols)|"
+    r"(?:characters|letters|text|code|word|numbers|digits|symbols)\s+(?:you\s+see|below|above|shown|displayed|"
+    r"(?:in|on|from)\s+(?:the|this)\s+(?:image|picture))|(?:shown|displayed|see)\s+(?:in|on|above|below)\s+"
+    r"(?:the|this)\s+(?:image|picture)|not\s+a\s+robot|unusual\s+traffic|prove\s+you(?:'re|\s+are)\s+(?:a\s+)?human|"
+    r"\bcaptcha\b|sicherheitsabfrage|zeichen\s+(?:ein|im\s+bild|aus\s+dem\s+bild)|caract[eè]res\s+(?:de|dans|en)\s+"
+    r"l'image|caracteres\s+de\s+la\s+imagen|验证码|校验码|認証コード|画像の文字|введите\s+(?:код|символы)|"
     r"код\s+с\s+картинки|보안\s*문자|자동입력",
     re.I,
 )
+# Words that fit a captcha but also a code sent by SMS or printed on a card.
+_WEAK_WORDS = re.compile(r"security\s+code|verification\s+code|(?:enter|type)\s+(?:the\s+)?code|sicherheitscode|"
+                         r"código\s+de\s+(?:seguridad|verificación)|code\s+de\s+(?:sécurité|vérification)", re.I)
 _ACTION = re.compile(r"captcha|verif|validat|/sorry/|challenge|robot|human|antibot", re.I)
-_NOT_THE_PICTURE = re.compile(r"refresh|reload|neu\s*laden|audio|logo|icon|spinner|loading|avatar|gravatar|pixel", re.I)
+_NOT_THE_PICTURE = re.compile(r"refresh|reload|neu\s*laden|audio|logo|icon|spinner|loading|avatar|gravatar|pixel|"
+                              r"\.svg(?:$|[?#])|^data:image/svg", re.I)
 _ANSWER_TYPES = frozenset({"text", "tel", "number", ""})
+# A code sent by SMS or an app, a login: never the answer to a picture.
+_NOT_AN_ANSWER = re.compile(r"one-time-code|\botp\b|totp|\b2fa\b|\bmfa\b|\bsms\b|one.?time|username|email|"
+                            r"current-password|new-password|\bsearch\b", re.I)
+_TITLE_SIGNAL = re.compile(r"captcha|robot|human|unusual traffic|security check|just a moment|attention required|"
+                           r"sicherheitsabfrage|验证|認証", re.I)
 _TOKEN_FIELDS = {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"}
 
 # The byte scan's cheap question: might this stretch of markup be about reading a picture?
@@ -79,13 +89,13 @@ def _label_text(form: lxml.html.HtmlElement, field: lxml.html.HtmlElement) -> st
 def _answer_fields(form: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
     return [el for el in form.iter("input")
             if (el.get("type") or "").lower() in _ANSWER_TYPES and el.get("name")
-            and el.get("name") not in _TOKEN_FIELDS]
+            and el.get("name") not in _TOKEN_FIELDS
+            and not _NOT_AN_ANSWER.search(_attrs(el, ("autocomplete", "name", "id", "inputmode")))]
 
 
 def find(page: Page) -> list[Candidate]:
     found = []
-    signal = page.status in (403, 429, 503) or bool(page.title and re.search(
-        r"captcha|robot|human|verif|unusual traffic|security check|验证", page.title, re.I))
+    signal = page.status in (403, 429, 503) or bool(page.title and _TITLE_SIGNAL.search(page.title))
     for start, end in page.form_spans:
         if not any(start - FORM_CONTEXT <= hit < end for hit in page.hits):
             continue
@@ -156,10 +166,14 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
         field = min(fields, key=lambda el: abs(order[el] - best_picture[1]))
 
     words = " ".join(" ".join(root.itertext()).split())
-    if _WORDS.search(words):
+    said = _WORDS.search(words)
+    if said:
         score += 2
         strong = True
-        evidence.append(f"the form says {_WORDS.search(words).group()!r}")
+        evidence.append(f"the form says {said.group()!r}")
+    elif _WEAK_WORDS.search(words):
+        score += 1
+        evidence.append(f"the form says {_WEAK_WORDS.search(words).group()!r}")
     if _ACTION.search(form.get("action") or ""):
         score += 1
         evidence.append(f"the form posts to {form.get('action')!r}")

@@ -457,9 +457,9 @@ class Page:
             return None
         form_id = element.get("form")
         if form_id:
-            for form in self.forms:
-                if form.get("id") == form_id:
-                    return form
+            named = self.by_id(form_id)
+            if named is not None and named.tag == "form":
+                return named
         for ancestor in element.iterancestors("form"):
             return ancestor
         return None
@@ -468,7 +468,7 @@ class Page:
         """The form as plain data: where it posts and what it sends besides the token."""
         fields: list[tuple[str, str]] = []
         submit_taken = False
-        for el in form.iter("input", "select", "textarea", "button"):
+        for el in list(form.iter("input", "select", "textarea", "button")) + self._associated(form):
             name = el.get("name")
             if not name or name in CAPTCHA_FIELDS or el.get("disabled") is not None:
                 continue
@@ -502,6 +502,28 @@ class Page:
             method=method if method in ("GET", "POST") else "GET",
             fields=tuple(fields),
         )
+
+    def _associated(self, form: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+        """Fields outside the form that belong to it through ``form="<its id>"``."""
+        form_id = form.get("id")
+        if not form_id or len(form_id) > 200:
+            return []
+        found = []
+        pattern = rb"""<(?:input|select|textarea|button)\b[^>]*\sform\s*=\s*(?:"%s"|'%s'|%s[\s/>])"""
+        quoted = re.escape(form_id.encode())
+        for match in re.finditer(pattern % (quoted, quoted, quoted), self.raw, re.I):
+            if self.region_at(match.start()) is not None:
+                continue
+            tag = self.tag_at(match.start() + 1)
+            if tag is None:
+                continue
+            root = self.parse_island(tag[0], tag[1], None if tag[2] in _VOID else tag[2])
+            body = None if root is None else root.find("body")
+            if body is not None and len(body):
+                found.append(body[0])
+            if len(found) >= 200:
+                break
+        return found
 
     @staticmethod
     def user_inputs(form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> list[str]:
