@@ -63,9 +63,10 @@ _TITLE_SIGNAL = re.compile(r"captcha|robot|human|unusual traffic|security check|
 _TOKEN_FIELDS = {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"}
 
 # The byte scan's cheap question: might this stretch of markup be about reading a picture?
-_HINTS = (b"captcha", b"verif", b"characters", b"code", b"robot", b"human", b"letters", b"zeichen",
-          b"sicherheit", b"caract", b"security", "验证码".encode(), "校验码".encode(), "認証".encode(),
-          "код".encode(), "символ".encode(), "보안".encode())
+# ("captcha" itself is not among them: the scan knows where the word stands alone, see scan.py.)
+_HINTS = (b"verif", b"characters", b"robot", b"human", b"letters", b"zeichen", b"sicherheit",
+          b"caract", b"security", b"vcode", b"seccode", b"checkcode", "验证码".encode(), "校验码".encode(),
+          "認証".encode(), "код".encode(), "символ".encode(), "보안".encode())
 _MIN_SCORE = 3
 
 

@@ -54,13 +54,11 @@ CAPTCHA_FIELDS = frozenset(
      "mtcaptcha-verifiedtoken"}
 )
 #: Elements whose content is text, not markup: a marker inside them is no widget.
-RAW_TAGS = (b"script", b"style", b"title", b"textarea", b"xmp")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                    "track", "wbr", "param", "keygen"})
 _TAG_NAME = re.compile(rb"[a-z][a-z0-9:_-]{0,40}")
 _TAG_END = frozenset(b" \t\n\r\f/>")
-_STRUCTURE = re.compile(rb"<(script|style|title|textarea|xmp|form)(?=[\s/>])|<!--")
-_FORM_START = re.compile(rb"<form(?=[\s/>])")
+_RAW_START = re.compile(rb"<(script|style|textarea|!--)")
 _ID_ATTR = r"""\sid\s*=\s*(?:"%(id)s"|'%(id)s'|%(id)s[\s>/])"""
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -208,70 +206,84 @@ class Page:
 
     # -------------------------------------------------------------- structure
 
+    # Where a marker sits (in a script? a comment? a form?) is answered locally: the
+    # nearest start tag of each kind before it, and where that element ends. The
+    # start tags come from one fast pass per kind; nothing walks the whole page.
+
     @lazy
-    def _structure(self) -> tuple[list[Region], list[tuple[int, int]]]:
-        """One pass over the tags that matter: raw-text elements and comments, and forms outside them."""
+    def _starts(self) -> dict[bytes, list[int]]:
+        """Offsets of the start tags of scripts, styles, textareas and comments (one pass)."""
         low, n = self.low, len(self.low)
-        find = self.hay.find
-        regions: list[Region] = []
-        forms: list[tuple[int, int]] = []
-        search = _STRUCTURE.search
-        match = search(low)
-        while match is not None:
-            pos = match.start()
+        starts: dict[bytes, list[int]] = {b"script": [], b"style": [], b"textarea": [], b"!--": []}
+        for match in _RAW_START.finditer(low):
             tag = match.group(1)
-            if tag is None:
-                close = find(b"-->", pos + 4)
-                end = n if close == -1 else close + 3
-                regions.append(Region(pos, pos + 4, end, b"!--"))
-                match = search(low, end)
-                continue
-            gt = low.find(b">", pos)
-            body = n if gt == -1 else gt + 1
-            if tag == b"form":
-                # Forms do not nest: the next <form> (or </form>) ends this one.
-                limit = min(n, body + MAX_FORM)
-                close = find(b"</form", body, limit)
-                following = _FORM_START.search(low, body, limit if close == -1 else close)
-                if following is not None:
-                    stop = following.start()
-                elif close == -1:
-                    stop = limit
-                else:
-                    gt = low.find(b">", close)
-                    stop = n if gt == -1 else gt + 1
-                forms.append((pos, stop))
-                match = search(low, body)  # markup inside the form may hold scripts and comments
-                continue
-            close = find(b"</" + tag, body)
-            if close == -1:
-                end = n
+            end = match.end()
+            if tag == b"!--" or end >= n or low[end] in _TAG_END:
+                starts[tag].append(match.start())
+        return starts
+
+    def _region(self, tag: bytes, start: int) -> Region:
+        """The element (or comment) whose start tag is at ``start``: its content ends at the first end tag."""
+        cache = self.__dict__.setdefault("_region_cache", {})
+        region = cache.get(start)
+        if region is None:
+            low, n, find = self.low, len(self.low), self.hay.find
+            if tag == b"!--":
+                close = find(b"-->", start + 4)
+                region = Region(start, start + 4, n if close == -1 else close + 3, tag)
             else:
-                gt = low.find(b">", close)
-                end = n if gt == -1 else gt + 1
-            regions.append(Region(pos, body, end, tag))
-            match = search(low, end)
-        return regions, forms
-
-    @property
-    def regions(self) -> list[Region]:
-        """Scripts, styles, titles, textareas and comments, in order; never overlapping."""
-        return self._structure[0]
-
-    @lazy
-    def _region_starts(self) -> list[int]:
-        return [r.start for r in self.regions]
+                gt = low.find(b">", start)
+                body = n if gt == -1 else gt + 1
+                close = find(b"</" + tag, body)
+                gt = -1 if close == -1 else low.find(b">", close)
+                region = Region(start, body, n if gt == -1 else gt + 1, tag)
+            cache[start] = region
+        return region
 
     def region_at(self, pos: int) -> Region | None:
-        k = bisect.bisect_right(self._region_starts, pos) - 1
-        if k >= 0 and self.regions[k].end > pos:
-            return self.regions[k]
-        return None
+        """The script, style, title, textarea or comment that holds ``pos`` (its start tag included)."""
+        found: Region | None = None
+        for tag, starts in self._starts.items():
+            k = bisect.bisect_right(starts, pos) - 1
+            # A "<script" inside a script's own text ends where that script ends: take the first.
+            while k >= 0 and self._region(tag, starts[k]).end > pos:
+                region = self._region(tag, starts[k])
+                if found is None or region.start < found.start:
+                    found = region
+                k -= 1
+        region = self._title_region
+        if region is not None and region.start <= pos < region.end and (found is None or region.start < found.start):
+            found = region
+        return found
 
-    @property
+    @lazy
+    def _title_region(self) -> Region | None:
+        pos = self._title_start
+        if pos == -1:
+            return None
+        gt = self.low.find(b">", pos)
+        body = len(self.low) if gt == -1 else gt + 1
+        close = self.hay.find(b"</title", body)
+        gt = -1 if close == -1 else self.low.find(b">", close)
+        return Region(pos, body, len(self.low) if gt == -1 else gt + 1, b"title")
+
+    @lazy
     def form_spans(self) -> list[tuple[int, int]]:
-        """(start, end) of every <form> element outside scripts and comments."""
-        return self._structure[1]
+        """(start, end) of every <form> element outside scripts and comments; forms do not nest."""
+        low, n, find = self.low, len(self.low), self.hay.find
+        tags = [p for p in self.form_tags if self.region_at(p) is None]
+        spans = []
+        for i, pos in enumerate(tags):
+            limit = min(n, pos + MAX_FORM)
+            if i + 1 < len(tags):
+                limit = min(limit, tags[i + 1])
+            close = find(b"</form", pos + 5, limit)
+            if close == -1:
+                spans.append((pos, limit))
+            else:
+                gt = low.find(b">", close)
+                spans.append((pos, n if gt == -1 else gt + 1))
+        return spans
 
     @lazy
     def form_tags(self) -> list[int]:
@@ -327,17 +339,23 @@ class Page:
     # ------------------------------------------------------------- head facts
 
     @lazy
-    def title(self) -> str:
+    def _title_start(self) -> int:
         low, find = self.low, self.hay.find
         pos = find(b"<title")
         while pos != -1 and pos + 6 < len(low) and low[pos + 6] not in _TAG_END:
             pos = find(b"<title", pos + 6)
+        return pos
+
+    @lazy
+    def title(self) -> str:
+        pos = self._title_start
         if pos == -1:
             return ""
+        low = self.low
         start = low.find(b">", pos)
         if start == -1:
             return ""
-        end = find(b"</title", start)
+        end = self.hay.find(b"</title", start)
         text = self.decode(self.raw[start + 1:(start + 1 + 2048) if end == -1 else min(end, start + 1 + 2048)])
         return " ".join(html.unescape(text).split())
 
@@ -508,6 +526,9 @@ class Page:
         form_id = form.get("id")
         if not form_id or len(form_id) > 200:
             return []
+        quoted = form_id.lower().encode("utf-8", "ignore")
+        if len(self.hay.find_all(b'"' + quoted + b'"', 2) + self.hay.find_all(b"'" + quoted + b"'", 2)) < 2:
+            return []  # the id is written once: in the form's own tag
         found = []
         pattern = rb"""<(?:input|select|textarea|button)\b[^>]*\sform\s*=\s*(?:"%s"|'%s'|%s[\s/>])"""
         quoted = re.escape(form_id.encode())

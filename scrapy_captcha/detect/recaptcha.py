@@ -29,9 +29,9 @@ _EXECUTE = re.compile(
 )
 _TARGET_ID = re.compile(r"""^\s*['"]#?(?P<id>[\w:.-]{1,100})['"]\s*$""")
 # 10: keys in page state / plugin config; quotes may be JSON-escaped inside a JS string.
-_CONFIG_KEY = re.compile(
+_CONFIG_NAME = re.compile(
     r"""['"]?(?:sitekey|siteKey|site_key|reCaptchaSiteKey|recaptchaSiteKey|recaptcha_site_key|"""
-    r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"](?P<key>6L[0-9A-Za-z_-]{38})['"]"""
+    r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"]$"""
 )
 _V3_CONFIG_HINTS = ("wpcf7_recaptcha", "recaptcha_v3", '"v3"', "'v3'", "recaptchaV3")
 # 13: the legacy v1 API (shut down by Google in 2018; still found in old pages). The key is
@@ -132,22 +132,28 @@ def find(page: Page) -> list[Candidate]:
                     continue
                 key_text = match.group("key").strip().strip("'\"")
                 actions[key_text if SITEKEY.fullmatch(key_text) else None] = action
-        # 10: sitekeys only in JSON/JS config
-        text = script.replace('\\"', '"').replace("\\/", "/")
-        for match in _CONFIG_KEY.finditer(text):
-            key = match.group("key")
-            v3 = key in render_keys or any(h in text for h in _V3_CONFIG_HINTS)
+        # 10: sitekeys only in JSON/JS config (looked for around each key: config scripts can be huge)
+        hints = None
+        for match in SITEKEY.finditer(script):
+            before = script[max(0, match.start() - 80):match.start()].replace('\\"', '"')
+            if not _CONFIG_NAME.search(before):
+                continue
+            key = match.group()
+            near = script[max(0, match.start() - 600):match.end() + 600].replace('\\"', '"').replace("\\/", "/")
+            if hints is None:
+                hints = any(h in script.replace('\\"', '"') for h in _V3_CONFIG_HINTS)
             found.append(Candidate(
-                kind="recaptcha_v3" if v3 else "recaptcha_v2", sitekey=key,
-                action=js_option(text, "action"),
-                invisible=(js_option(text, "size") or "").lower() == "invisible",
+                kind="recaptcha_v3" if key in render_keys or hints else "recaptcha_v2", sitekey=key,
+                action=js_option(near, "action"),
+                invisible=(js_option(near, "size") or "").lower() == "invisible",
                 evidence=["sitekey in JS/JSON config"],
             ))
         # 13: legacy v1
-        for match in _LEGACY.finditer(script):
-            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key") or match.group("created"),
-                                   response_fields=("recaptcha_response_field",),
-                                   evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
+        if "/recaptcha/api/" in script or "Recaptcha.create" in script:
+            for match in _LEGACY.finditer(script):
+                found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key") or match.group("created"),
+                                       response_fields=("recaptcha_response_field",),
+                                       evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
 
     legacy_srcs = page.script_srcs + [i.get("src") or "" for i in root.iter("iframe")]
     for src in legacy_srcs:

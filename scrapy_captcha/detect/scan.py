@@ -130,6 +130,7 @@ def _picture_forms(page: Page) -> list[int]:
         if find(b"<input", after, end) == -1:
             continue
         before = max(0, pos - FORM_CONTEXT)
-        if (find(b"<img", after, end) != -1 or find(b"<img", before, pos) != -1) and image.hinted(low[before:end]):
+        if (find(b"<img", after, end) != -1 or find(b"<img", before, pos) != -1) and (
+                any(before <= g < end for g in page.generic) or image.hinted(low[before:end])):
             found.append(pos)
     return [p for p in found if page.region_at(p) is None] if found else []
