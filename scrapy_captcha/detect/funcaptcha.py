@@ -14,6 +14,8 @@ import json
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import lxml.etree
+
 from .candidate import Candidate, js_option
 from .page import Page
 
@@ -23,6 +25,7 @@ NEEDLES = (b"data-pkey", b"fc-token", b"arkoselabs", b"funcaptcha")
 PUBLIC_KEY = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}", re.I)
 _API = re.compile(r"/v2/(?P<key>[0-9A-Fa-f-]{36})/api\.js")
 _API_URL = re.compile(r"""https://(?P<host>[\w.-]+)/v2/(?P<key>[0-9A-Fa-f-]{36})/api\.js[^'"\s<>]*""")
+_LEGACY_DIV = lxml.etree.XPath("//*[@id='funcaptcha' or @data-pkey]")
 _BLOB = re.compile(r"""\bblob['"]?\s*:\s*(['"])(?P<blob>[^'"]{8,4000})\1|data\[blob\]=(?P<query>[^&'"\s<>]{8,4000})""")
 
 
@@ -58,7 +61,7 @@ def find(page: Page) -> list[Candidate]:
                                    evidence=[f"Arkose api.js on {host}"]))
     root = page.root
     if root is not None:
-        for el in root.xpath("//*[@id='funcaptcha' or @data-pkey]"):
+        for el in _LEGACY_DIV(root):
             key = (el.get("data-pkey") or "").strip()
             if PUBLIC_KEY.fullmatch(key):
                 host = _host(el.get("data-surl") or surl)

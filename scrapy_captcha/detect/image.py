@@ -98,7 +98,7 @@ def find(page: Page) -> list[Candidate]:
     found = []
     signal = page.status in (403, 429, 503) or bool(page.title and _TITLE_SIGNAL.search(page.title))
     for start, end in page.form_spans:
-        if not any(start - FORM_CONTEXT <= hit < end for hit in page.hits):
+        if not any(start - FORM_CONTEXT <= hit < end for hit in page.image_hits + page.hits):
             continue
         cand = _judge(page, start, end, signal)
         if cand is not None:
@@ -117,6 +117,8 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
         before = min(region.end, start)
     lt = page.low.find(b"<", before, start)
     before = start if lt == -1 else lt
+    if page.hay.find(b"<img", before, end) == -1:
+        return None  # no picture: nothing to read (and no parse needed to say so)
     root = page.parse_island(before, end, "form")
     form = None if root is None else next(root.iter("form"), None)
     if form is None:
@@ -124,7 +126,8 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
     fields = _answer_fields(form)
     if not fields:
         return None
-    order = {el: i for i, el in enumerate(root.iter())}
+    # Document order of what matters here (walking every element from Python costs too much).
+    order = {el: i for i, el in enumerate(root.iter("form", "img", "input"))}
     form_at = order[form]
     pictures = [img for img in root.iter("img") if img.get("src") and not _NOT_THE_PICTURE.search(
         _attrs(img, ("src", "id", "class", "alt", "title")))]

@@ -58,6 +58,9 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
                    "track", "wbr", "param", "keygen"})
 _TAG_NAME = re.compile(rb"[a-z][a-z0-9:_-]{0,40}")
 _TAG_END = frozenset(b" \t\n\r\f/>")
+#: Marks an island's first tag with its byte offset in the page.
+AT_ATTR = "data-scrapy-captcha-at"
+_BY_ID = lxml.etree.XPath("//*[@id=$id]")
 _RAW_START = re.compile(rb"<(script|style|textarea|!--)")
 _ID_ATTR = r"""\sid\s*=\s*(?:"%(id)s"|'%(id)s'|%(id)s[\s>/])"""
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -119,6 +122,8 @@ class Page:
         self.hits: list[int] = []
         #: Offsets of the word "captcha" outside any vendor's name.
         self.generic: list[int] = []
+        #: Offsets that may belong to an image captcha (judged by image.py on their form).
+        self.image_hits: list[int] = []
         self._body = body
 
     def note(self, text: str) -> None:
@@ -319,22 +324,32 @@ class Page:
         return lt, (len(low) if gt == -1 else gt + 1), name.group().decode("ascii")
 
     def island_at(self, pos: int) -> tuple[int, int, str | None] | None:
-        """The part of the page a hit at ``pos`` lives in: (start, end, tag to close it with)."""
+        """The part of the page a hit at ``pos`` lives in: (start, end, tag to close it with).
+
+        A script (its src or its code), or the start tag holding the marker. The
+        form around a widget is parsed only for a widget found (``form_of``).
+        """
         region = self.region_at(pos)
         if region is not None:
-            if region.tag == b"script" or pos < region.body:
-                # A script (its src or its code), or a raw element's attributes.
-                return (region.start, region.end, None) if region.tag == b"script" else \
-                    (region.start, region.body, region.tag.decode())
+            if region.tag == b"script":
+                return region.start, region.end, None
+            if pos < region.body:
+                return region.start, region.body, region.tag.decode()  # a raw element's attributes
             return None  # text of a style, title, textarea or comment
-        form = self.form_span_at(pos)
-        if form is not None:
-            return form[0], form[1], "form"
         tag = self.tag_at(pos)
         if tag is not None:
             start, end, name = tag
             return start, end, None if name in _VOID else name
         return None
+
+    def _island_bytes(self, start: int, end: int, close: str | None) -> bytes:
+        """The island's bytes, its first tag marked with its offset in the page (for ``form_of``)."""
+        name = _TAG_NAME.match(self.low, start + 1)
+        if name is None:
+            return self.raw[start:end] + (f"</{close}>".encode() if close else b"")
+        cut = name.end()
+        return (self.raw[start:cut] + b' %s="%d"' % (AT_ATTR.encode(), start) + self.raw[cut:end]
+                + (f"</{close}>".encode() if close else b""))
 
     # ------------------------------------------------------------- head facts
 
@@ -375,7 +390,10 @@ class Page:
         return self.url
 
     def absolute(self, href: str) -> str:
-        return urljoin(self.base_url, href.strip())
+        href = href.strip()
+        if href[:5].lower() in ("data:", "javas"):
+            return href  # inline content (maybe 100 KB of it): nothing to resolve
+        return urljoin(self.base_url, href)
 
     # ---------------------------------------------------------------- islands
 
@@ -396,9 +414,7 @@ class Page:
     @lazy
     def root(self) -> lxml.html.HtmlElement | None:
         """The islands parsed as one document."""
-        parts = [self.raw[start:end] + (f"</{close}>".encode() if close else b"")
-                 for start, end, close in self.islands]
-        return self._parse(parts)
+        return self._parse([self._island_bytes(*island) for island in self.islands])
 
     def _parse(self, parts: list[bytes]) -> lxml.html.HtmlElement | None:
         if not parts:
@@ -412,12 +428,21 @@ class Page:
 
     def parse_island(self, start: int, end: int, close: str | None = None) -> lxml.html.HtmlElement | None:
         """One part of the page parsed on its own (a render target, a form with its context)."""
-        return self._parse([self.raw[start:end] + (f"</{close}>".encode() if close else b"")])
+        return self._parse([self._island_bytes(start, end, close)])
+
+    def form_at(self, start: int) -> lxml.html.HtmlElement | None:
+        """The form whose start tag is at ``start``, parsed on its own (once)."""
+        cache = self.__dict__.setdefault("_form_cache", {})
+        if start not in cache:
+            span = self.form_span_at(start)
+            root = None if span is None else self.parse_island(span[0], span[1], "form")
+            cache[start] = None if root is None else next(root.iter("form"), None)
+        return cache[start]
 
     def by_id(self, element_id: str) -> lxml.html.HtmlElement | None:
         """The element with this id, found in the islands or else anywhere in the page."""
         if self.root is not None:
-            hits = self.root.xpath("//*[@id=$id]", id=element_id)
+            hits = _BY_ID(self.root, id=element_id)
             if hits:
                 return hits[0]
         if not element_id or len(element_id) > 200:
@@ -431,20 +456,30 @@ class Page:
         root = self.parse_island(*island)
         if root is None:
             return None
-        hits = root.xpath("//*[@id=$id]", id=element_id)
+        hits = _BY_ID(root, id=element_id)
         return hits[0] if hits else None
 
     @lazy
     def forms(self) -> list[lxml.html.HtmlElement]:
-        """The forms among the islands (every form that holds a hit, and the page's only form)."""
-        return [] if self.root is None else list(self.root.iter("form"))
+        """Every form that holds a hit."""
+        hits, found = self.hits, []
+        for start, end in self.form_spans:
+            k = bisect.bisect_left(hits, start)
+            if k < len(hits) and hits[k] < end:
+                form = self.form_at(start)
+                if form is not None:
+                    found.append(form)
+        return found
 
     @lazy
     def only_form(self) -> lxml.html.HtmlElement | None:
         """The page's form when it has exactly one."""
         if self.form_count != 1:
             return None
-        root = self.parse_island(*self._only_form_span, "form")
+        start, end = self._only_form_span
+        if self.form_span_at(start) == (start, end):
+            return self.form_at(start)
+        root = self.parse_island(start, end, "form")
         return None if root is None else next(root.iter("form"), None)
 
     @lazy
@@ -477,9 +512,17 @@ class Page:
         if form_id:
             named = self.by_id(form_id)
             if named is not None and named.tag == "form":
-                return named
+                at = named.get(AT_ATTR)
+                whole = self.form_at(int(at)) if at is not None and at.isdigit() else None
+                return named if whole is None else whole  # the form with its content, not its start tag
         for ancestor in element.iterancestors("form"):
             return ancestor
+        # An island's own tag: its offset says which form of the page holds it.
+        for el in (element, *element.iterancestors()):
+            at = el.get(AT_ATTR)
+            if at is not None and at.isdigit():
+                span = self.form_span_at(int(at))
+                return None if span is None else self.form_at(span[0])
         return None
 
     def describe_form(self, form: lxml.html.HtmlElement) -> Form:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from .candidate import Candidate, classes, js_option, merge
+from .candidate import Candidate, classes, js_option, merge, with_class
 from .page import Page
 
 KINDS = ("recaptcha_v2", "recaptcha_v3")
@@ -74,13 +74,9 @@ def find(page: Page) -> list[Candidate]:
         return "recaptcha_v3" if key in render_keys else "recaptcha_v2"
 
     # 1-3, 6, 8, 11, 12: widget containers, bound buttons, hidden v3 inputs, AMP
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in with_class(root, "g-recaptcha", "ginput_recaptcha", tags=("amp-recaptcha-input",)):
         amp = el.tag == "amp-recaptcha-input"
         cls = classes(el)
-        if not (amp or cls & {"g-recaptcha", "ginput_recaptcha"}):
-            continue
         key = (el.get("data-sitekey") or "").strip()
         evidence = [f"<{el.tag} class={' '.join(sorted(cls)) or '-'}>"]
         if not SITEKEY.fullmatch(key):

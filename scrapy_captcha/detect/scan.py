@@ -95,9 +95,9 @@ def vendors_in(page: Page, marked: dict[Any, list[int]] | None = None) -> list[A
     """The vendors whose markers the page holds, in ``VENDORS`` order; fills ``page.hits``."""
     hits = marked_vendors(page) if marked is None else marked
     image_hits = [pos for pos in page.generic if _in_markup(page, pos)] + _picture_forms(page)
-    if image_hits:
-        hits[image] = image_hits
-    if not hits:
+    # An image captcha is judged on its form, parsed on its own (image.py): its hits make no island here.
+    page.image_hits = image_hits
+    if not hits and not image_hits:
         return []
     for vendor, positions in hits.items():
         for needle in getattr(vendor, "NEEDLES", ()):
@@ -106,7 +106,7 @@ def vendors_in(page: Page, marked: dict[Any, list[int]] | None = None) -> list[A
         if pattern is not None:
             positions.extend(m.start() for _, m in zip(range(MAX_HITS), pattern.finditer(page.raw)))
     page.hits = sorted({p for positions in hits.values() for p in positions})
-    return [v for v in VENDORS if v in hits]
+    return [v for v in VENDORS if v in hits or (v is image and image_hits)]
 
 
 def _in_markup(page: Page, pos: int) -> bool:
