@@ -17,6 +17,8 @@ from .page import Page
 KINDS = ("aws_waf",)
 MARKERS = (b"awswaf", b"gokuprops")
 NEEDLES = (b"gokuprops",)
+#: Without it (as written: ``window.gokuProps``) or the x-amzn-waf-action header, find() finds nothing.
+REQUIRES = (b"gokuProps",)
 _GOKU = re.compile(r"gokuProps\s*=\s*(\{.*?\})\s*;?", re.S)
 _SCRIPT_URL = re.compile(r"""https://[\w.-]+\.awswaf\.com/[^'"\s<>]+?\.js\b""")
 
@@ -38,6 +40,8 @@ def _props(page: Page) -> dict[str, str]:
 
 def find(page: Page) -> list[Candidate]:
     action = page.headers.get("x-amzn-waf-action", "").lower()
+    if action not in ("captcha", "challenge") and not any(needle in page.raw_hay for needle in REQUIRES):
+        return []
     props = _props(page)
     urls = [s for s in page.script_srcs if ".awswaf.com/" in s]
     for script in page.scripts:

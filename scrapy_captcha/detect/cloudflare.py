@@ -21,6 +21,9 @@ KINDS = ("cloudflare_challenge",)
 MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"challenge-form", b"jschl", b"cf-error-details",
            b"cf-browser-verification")
 NEEDLES = (b"_cf_chl_opt", b"jschl")
+#: Every challenge page carries one of these (``window._cf_chl_opt``, ``__cf_chl_jschl_tk__``,
+#: ``jschl_vc``), as written: without one (or the header) find() finds nothing.
+REQUIRES = (b"_cf_chl", b"jschl")
 _HARD_BLOCK = (b"cf-error-details", b"error code", b"access denied", b"sorry, you have been blocked")
 _LEGACY = (b"/cdn-cgi/l/chk_jschl", b"jschl_vc", b"jschl_answer")
 # The Turnstile options the challenge page's script carries, when the page has them
@@ -38,9 +41,10 @@ def hard_block(page: Page) -> bool:
 def find(page: Page) -> list[Candidate]:
     low = page.hay
     header = page.headers.get("cf-mitigated", "").lower()
-    opt = b"_cf_chl_opt" in low
-    orchestrate = b"/cdn-cgi/challenge-platform/" in low and b"/orchestrate/" in low
-    legacy = any(marker in low for marker in _LEGACY)
+    required = header == "challenge" or any(needle in page.raw_hay for needle in REQUIRES)
+    opt = required and b"_cf_chl_opt" in low
+    orchestrate = required and b"/cdn-cgi/challenge-platform/" in low and b"/orchestrate/" in low
+    legacy = required and any(marker in low for marker in _LEGACY)
     if header != "challenge" and not (opt or orchestrate or legacy):
         if b"/cdn-cgi/challenge-platform/scripts/jsd/main.js" in low:
             page.note("Cloudflare jsd/main.js beacon: an ordinary page, not a challenge")

@@ -28,6 +28,8 @@ from .page import Page
 
 KINDS = ("datadome",)
 MARKERS = (b"captcha-delivery.com",)
+#: Without it find() finds nothing (the block page's script and captcha both come from there).
+REQUIRES = (b"captcha-delivery",)
 _DD = re.compile(r"\bdd\s*=\s*(\{[^}]*\})", re.S)
 _PAIR = re.compile(r"""['"]?(\w+)['"]?\s*:\s*(?:['"]([^'"]*)['"]|(\d+))""")
 _URL = re.compile(r"""https?://[\w.-]*captcha-delivery\.com/(?:captcha|interstitial)/\?[^'"\s<>\\]+""")
@@ -64,6 +66,8 @@ def build_url(dd: dict[str, str], page_url: str, cookie: str | None) -> str | No
 
 
 def find(page: Page) -> list[Candidate]:
+    if not any(needle in page.raw_hay for needle in REQUIRES):
+        return []
     dd: dict[str, str] = {}
     evidence = []
     for script in page.scripts:

@@ -189,6 +189,19 @@ class Page:
         """``low``, for fast searching."""
         return Haystack(self.low)
 
+    @lazy
+    def raw_hay(self) -> Haystack:
+        """``raw``, for fast case-sensitive searching (no lowering needed)."""
+        return Haystack(self.raw)
+
+    def _tags(self, name: bytes, limit: int) -> list[int]:
+        """Offsets of ``<name`` start tags written in lower or upper case (HTML generators use one or the other)."""
+        raw, n, find_all = self.raw, len(self.raw), self.raw_hay.find_all
+        size = len(name) + 1
+        found = [p for case in (name, name.upper()) for p in find_all(b"<" + case, limit)
+                 if p + size >= n or raw[p + size] in _TAG_END]
+        return sorted(found)[:limit]
+
     def decode(self, data: bytes) -> str:
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -268,7 +281,7 @@ class Page:
             return None
         gt = self.low.find(b">", pos)
         body = len(self.low) if gt == -1 else gt + 1
-        close = self.hay.find(b"</title", body)
+        close = self._title_end(body)
         gt = -1 if close == -1 else self.low.find(b">", close)
         return Region(pos, body, len(self.low) if gt == -1 else gt + 1, b"title")
 
@@ -292,17 +305,29 @@ class Page:
 
     @lazy
     def form_tags(self) -> list[int]:
-        """Offsets of every ``<form`` start tag in the bytes, wherever it is (one fast pass, no structure).
+        """Offsets of every ``<form`` start tag in the bytes, wherever it is (fast passes, no structure).
 
         What "the page's only form" counts: form markup in a script template or
         a comment counts too, so such a page is never taken for a one-form gate.
+        Tags are matched in lower or upper case (``<Form`` is not counted).
         """
-        low, n = self.low, len(self.low)
-        return [pos for pos in self.hay.find_all(b"<form", MAX_HITS) if pos + 5 >= n or low[pos + 5] in _TAG_END]
+        return self._tags(b"form", MAX_HITS)
 
     @property
     def form_count(self) -> int:
         return len(self.form_tags)
+
+    @property
+    def has_one_form(self) -> bool:
+        """``form_count == 1``, answered by looking no further than the second form tag."""
+        if "form_tags" in self.__dict__:
+            return len(self.form_tags) == 1
+        return len(self._tags(b"form", 2)) == 1 if len(self._first_tags(b"form", 2)) < 2 else False
+
+    def _first_tags(self, name: bytes, limit: int) -> list[int]:
+        raw, n, find_all = self.raw, len(self.raw), self.raw_hay.find_all
+        size = len(name) + 1
+        return [p for p in find_all(b"<" + name, limit) if p + size >= n or raw[p + size] in _TAG_END]
 
     def form_span_at(self, pos: int) -> tuple[int, int] | None:
         spans = self.form_spans
@@ -355,24 +380,36 @@ class Page:
 
     @lazy
     def _title_start(self) -> int:
-        low, find = self.low, self.hay.find
-        pos = find(b"<title")
-        while pos != -1 and pos + 6 < len(low) and low[pos + 6] not in _TAG_END:
-            pos = find(b"<title", pos + 6)
-        return pos
+        """The first ``<title`` (or ``<TITLE``) tag."""
+        raw, find = self.raw, self.raw_hay.find
+        first = -1
+        for case in (b"<title", b"<TITLE"):
+            pos = find(case, 0, None if first == -1 else first)
+            while pos != -1 and pos + 6 < len(raw) and raw[pos + 6] not in _TAG_END:
+                pos = find(case, pos + 6, None if first == -1 else first)
+            if pos != -1:
+                first = pos
+        return first
+
+    def _title_end(self, body: int, within: int | None = None) -> int:
+        """Where the title's text ends: its end tag (either case), or -1 (looking ``within`` bytes)."""
+        stop = None if within is None else body + within
+        ends = [e for e in (self.raw_hay.find(b"</title", body, stop), self.raw_hay.find(b"</TITLE", body, stop))
+                if e != -1]
+        return min(ends) if ends else -1
 
     @lazy
     def title(self) -> str:
         pos = self._title_start
         if pos == -1:
             return ""
-        low = self.low
-        start = low.find(b">", pos)
+        start = self.raw.find(b">", pos)
         if start == -1:
             return ""
-        end = self.hay.find(b"</title", start)
-        text = self.decode(self.raw[start + 1:(start + 1 + 2048) if end == -1 else min(end, start + 1 + 2048)])
-        return " ".join(html.unescape(text).split())
+        end = self._title_end(start, 2048)
+        data = self.raw[start + 1:(start + 1 + 2048) if end == -1 else min(end, start + 1 + 2048)]
+        text = data.decode("ascii") if data.isascii() else self.decode(data)
+        return " ".join((html.unescape(text) if "&" in text else text).split())
 
     @lazy
     def base_url(self) -> str:
