@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..model import Challenge
-from . import aws_waf, cloudflare, datadome
+from . import aws_waf, cloudflare, datadome, geetest
 from .candidate import Candidate
 from .page import MAX_PARSE, Page
 from .scan import VENDORS, marked_vendors, quick_lower, vendors_in
@@ -98,7 +98,8 @@ def _clearly_content(page: Page) -> bool:
     header; an hCaptcha JSON reply), (b) through a page-level signal, or (c) by
     sitting in the page's only form when that form asks for nothing else. A
     challenge names at most one field a person types into (an image captcha's
-    answer), so an only form with two such fields always asks for something else.
+    answer; GeeTest's three are set aside), so an only form with two such
+    fields always asks for something else.
     """
     if page.raw[:64].lstrip().startswith((b"{", b"[")):
         return False
@@ -108,7 +109,7 @@ def _clearly_content(page: Page) -> bool:
         return False
     if page.has_one_form:
         form = page.only_form
-        if form is None or len(page.user_inputs(form)) < 2:
+        if form is None or len(page.user_inputs(form, geetest.V3_FIELDS)) < 2:
             return False
     return True
 

@@ -16,6 +16,7 @@ import bisect
 import html
 import json
 import re
+import threading
 from typing import Any, Iterable, Mapping, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -79,6 +80,17 @@ def _headers(headers: Any) -> dict[str, list[str]]:
         out.setdefault(str(name).lower(), []).extend(
             v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values)
     return out
+
+
+_PARSERS = threading.local()
+
+
+def _parser() -> lxml.html.HTMLParser:
+    """One parser per thread: making one costs more than parsing an island with it."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = lxml.html.HTMLParser(recover=True, huge_tree=False, remove_comments=True)
+    return parser
 
 
 class lazy:
@@ -458,8 +470,7 @@ class Page:
             return None
         text = self.decode(b"<html><head></head><body>" + b"\n".join(parts) + b"</body></html>")
         try:
-            parser = lxml.html.HTMLParser(recover=True, huge_tree=False, remove_comments=True)
-            return lxml.html.document_fromstring(text, parser=parser)
+            return lxml.html.document_fromstring(text, parser=_parser())
         except (lxml.etree.ParserError, ValueError, TypeError):
             return None
 
