@@ -170,6 +170,14 @@ def test_blocking_only_is_the_blocking_subset(name):
     assert quick == [c for c in full if c.blocking]
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_blocking_only_without_status_or_headers(name):
+    """The same on the page alone (status 200, no headers): the quick verdict rests on the page's markers."""
+    body = (PAGES / name).read_bytes()
+    url = EXPECTED[name]["url"]
+    assert detect(body, url=url, blocking_only=True) == [c for c in detect(body, url=url) if c.blocking]
+
+
 def test_no_element_is_truth_tested():
     """lxml elements with no children are false: a form found must never fall back to another one.
 

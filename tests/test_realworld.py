@@ -118,3 +118,12 @@ def test_legacy_cloudflare_iuam_is_a_blocking_challenge(case):
     got = run(case)
     assert [(c.kind, c.blocking) for c in got] == [("cloudflare_challenge", True)]
     assert any("jschl" in e for e in got[0].evidence)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_blocking_only_without_status_or_headers(case):
+    """The same with the page alone (status 200, no headers, as the browser hook sees it): the quick
+    verdict must then rest on the page's own markers, never on the HTTP status."""
+    body = (REALWORLD / "pages" / case["file"]).read_bytes()
+    full = detect(body, url=case["url"])
+    assert detect(body, url=case["url"], blocking_only=True) == [c for c in full if c.blocking]

@@ -62,6 +62,7 @@ _TAG_END = frozenset(b" \t\n\r\f/>")
 #: Marks an island's first tag with its byte offset in the page.
 AT_ATTR = "data-scrapy-captcha-at"
 _BY_ID = lxml.etree.XPath("//*[@id=$id]")
+_FIRST_TAG = re.compile(rb"<([A-Za-z][A-Za-z0-9]*)")
 _RAW_START = re.compile(rb"<(script|style|textarea|!--)")
 _ID_ATTR = r"""\sid\s*=\s*(?:"%(id)s"|'%(id)s'|%(id)s[\s>/])"""
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -206,13 +207,18 @@ class Page:
         """``raw``, for fast case-sensitive searching (no lowering needed)."""
         return Haystack(self.raw)
 
+    @lazy
+    def upper_case_tags(self) -> bool:
+        """Does the page write its tags in upper case (``<HTML><BODY>``)? Its first tag says."""
+        match = _FIRST_TAG.search(self.raw, 0, 4096)
+        return match is not None and match.group(1).isupper()
+
     def _tags(self, name: bytes, limit: int) -> list[int]:
-        """Offsets of ``<name`` start tags written in lower or upper case (HTML generators use one or the other)."""
-        raw, n, find_all = self.raw, len(self.raw), self.raw_hay.find_all
+        """Offsets of ``<name`` start tags, in the case the page writes its tags in."""
+        raw, n = self.raw, len(self.raw)
         size = len(name) + 1
-        found = [p for case in (name, name.upper()) for p in find_all(b"<" + case, limit)
-                 if p + size >= n or raw[p + size] in _TAG_END]
-        return sorted(found)[:limit]
+        needle = b"<" + (name.upper() if self.upper_case_tags else name)
+        return [p for p in self.raw_hay.find_all(needle, limit) if p + size >= n or raw[p + size] in _TAG_END]
 
     def decode(self, data: bytes) -> str:
         if data.startswith(b"\xef\xbb\xbf"):
@@ -334,12 +340,7 @@ class Page:
         """``form_count == 1``, answered by looking no further than the second form tag."""
         if "form_tags" in self.__dict__:
             return len(self.form_tags) == 1
-        return len(self._tags(b"form", 2)) == 1 if len(self._first_tags(b"form", 2)) < 2 else False
-
-    def _first_tags(self, name: bytes, limit: int) -> list[int]:
-        raw, n, find_all = self.raw, len(self.raw), self.raw_hay.find_all
-        size = len(name) + 1
-        return [p for p in find_all(b"<" + name, limit) if p + size >= n or raw[p + size] in _TAG_END]
+        return len(self._tags(b"form", 2)) == 1
 
     def form_span_at(self, pos: int) -> tuple[int, int] | None:
         spans = self.form_spans
@@ -392,16 +393,9 @@ class Page:
 
     @lazy
     def _title_start(self) -> int:
-        """The first ``<title`` (or ``<TITLE``) tag."""
-        raw, find = self.raw, self.raw_hay.find
-        first = -1
-        for case in (b"<title", b"<TITLE"):
-            pos = find(case, 0, None if first == -1 else first)
-            while pos != -1 and pos + 6 < len(raw) and raw[pos + 6] not in _TAG_END:
-                pos = find(case, pos + 6, None if first == -1 else first)
-            if pos != -1:
-                first = pos
-        return first
+        """The first ``<title`` tag (``<TITLE`` on a page written in upper case)."""
+        found = self._tags(b"title", 1)
+        return found[0] if found else -1
 
     def _title_end(self, body: int, within: int | None = None) -> int:
         """Where the title's text ends: its end tag (either case), or -1 (looking ``within`` bytes)."""
