@@ -23,7 +23,7 @@ MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"challenge-form"
 NEEDLES = (b"_cf_chl_opt", b"jschl")
 #: Every challenge page carries one of these (``window._cf_chl_opt``, ``__cf_chl_jschl_tk__``,
 #: ``jschl_vc``), as written: without one (or the header) find() finds nothing.
-REQUIRES = (b"_cf_chl", b"jschl")
+REQUIRES = (b"_cf_chl_", b"jschl_")
 _HARD_BLOCK = (b"cf-error-details", b"error code", b"access denied", b"sorry, you have been blocked")
 _LEGACY = (b"/cdn-cgi/l/chk_jschl", b"jschl_vc", b"jschl_answer")
 # The Turnstile options the challenge page's script carries, when the page has them

@@ -63,9 +63,11 @@ class Haystack:
     def find_all(self, needle: bytes, limit: int) -> list[int]:
         """Offsets of the first ``limit`` occurrences (non-overlapping)."""
         found: list[int] = []
-        pos = self.find(needle)
-        while pos != -1 and len(found) < limit:
+        pos = self.find(needle) if limit > 0 else -1
+        while pos != -1:
             found.append(pos)
+            if len(found) == limit:
+                break  # not one byte further than asked
             pos = self.find(needle, pos + len(needle))
         return found
 
