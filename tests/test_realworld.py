@@ -127,3 +127,25 @@ def test_blocking_only_without_status_or_headers(case):
     body = (REALWORLD / "pages" / case["file"]).read_bytes()
     full = detect(body, url=case["url"])
     assert detect(body, url=case["url"], blocking_only=True) == [c for c in full if c.blocking]
+
+
+def test_incidental_pages_are_decided_without_parsing_them(monkeypatch):
+    """blocking_only on an ordinary page with an incidental widget: an early verdict, no parse of the page
+    (at most the page's only form, to see that it asks for more than the captcha)."""
+    from scrapy_captcha.detect import page as page_module
+
+    parsed: list[int] = []
+    real_parse = page_module.Page._parse
+
+    def counting_parse(self, parts):
+        parsed.append(sum(map(len, parts)))
+        return real_parse(self, parts)
+
+    monkeypatch.setattr(page_module.Page, "_parse", counting_parse)
+    incidental = [c for c in CASES if c["family"] == "incidental"]
+    assert len(incidental) >= 40
+    for case in incidental:
+        parsed.clear()
+        assert run(case, blocking_only=True) == []
+        assert len(parsed) <= 1, case["file"]
+        assert sum(parsed) < 16 * 1024, case["file"]

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..model import Challenge
-from . import aws_waf, cloudflare, datadome, geetest
+from . import aws_waf, cloudflare, datadome, geetest, image
 from .candidate import Candidate
 from .page import MAX_PARSE, Page
 from .scan import VENDORS, marked_vendors, quick_lower, vendors_in
@@ -43,6 +43,8 @@ INTERSTITIAL_PATHS = ("/sorry/index", "/sorry/", "/cdn-cgi/challenge-platform/")
 _HEADER_VERDICTS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "captcha"),
                     ("x-amzn-waf-action", "challenge"))
 _VERDICT_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
+#: How much of the page's only form the quick verdict parses first.
+_FORM_GLANCE = 8 * 1024
 #: Below this size a page is lowered and scanned for every marker first (cheap for small pages).
 _LOWER_FIRST = 32 * 1024
 #: Vendors whose own markers say the page is a challenge, whatever it looks like.
@@ -98,8 +100,10 @@ def _clearly_content(page: Page) -> bool:
     header; an hCaptcha JSON reply), (b) through a page-level signal, or (c) by
     sitting in the page's only form when that form asks for nothing else. A
     challenge names at most one field a person types into (an image captcha's
-    answer; GeeTest's three are set aside), so an only form with two such
-    fields always asks for something else.
+    answer, or reCAPTCHA v1's; GeeTest's three are set aside), and only one
+    that could hold a picture's text (``image.could_be_answer``): an only form
+    with two such fields, or one that could not be an answer (an e-mail, a
+    password, a textarea), always asks for something else.
     """
     if page.raw[:64].lstrip().startswith((b"{", b"[")):
         return False
@@ -108,8 +112,14 @@ def _clearly_content(page: Page) -> bool:
     if _page_signal(page):
         return False
     if page.has_one_form:
-        form = page.only_form
-        if form is None or len(page.user_inputs(form, geetest.V3_FIELDS)) < 2:
+        # Often a look at the form's beginning says enough: parsing is left to right, so a field
+        # found there is in the whole form too (an ASP.NET page is one 100 KB form).
+        for size in (_FORM_GLANCE, None):
+            form = page.only_form_head(size)
+            fields = [] if form is None else page.user_input_fields(form, geetest.V3_FIELDS)
+            if len(fields) >= 2 or not all(image.could_be_answer(el) for el in fields):
+                break
+        else:
             return False
     return True
 
@@ -213,6 +223,8 @@ def _blocking(page: Page, cand: Candidate, form: Any) -> tuple[bool, str]:
     signal = _page_signal(page)
     if signal:
         return True, f"blocking: {signal}"
-    if form is not None and page.form_count == 1 and not page.has_user_inputs(form, cand.response_fields):
-        return True, "blocking: the widget is in the page's only form, which asks for nothing else"
+    if form is not None and page.has_one_form:
+        only = page.only_form  # the page's one form, read as the quick verdict reads it
+        if only is not None and not page.has_user_inputs(only, cand.response_fields):
+            return True, "blocking: the widget is in the page's only form, which asks for nothing else"
     return False, "incidental: the page has content besides the challenge"

@@ -87,11 +87,15 @@ def _label_text(form: lxml.html.HtmlElement, field: lxml.html.HtmlElement) -> st
     return " ".join(texts)
 
 
-def _answer_fields(form: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
-    return [el for el in form.iter("input")
-            if (el.get("type") or "").lower() in _ANSWER_TYPES and el.get("name")
+def could_be_answer(el: lxml.html.HtmlElement) -> bool:
+    """Could this field be where a picture's text is typed? (A login, an e-mail, a textarea: no.)"""
+    return (el.tag == "input" and (el.get("type") or "").lower() in _ANSWER_TYPES and bool(el.get("name"))
             and el.get("name") not in _TOKEN_FIELDS
-            and not _NOT_AN_ANSWER.search(_attrs(el, ("autocomplete", "name", "id", "inputmode")))]
+            and not _NOT_AN_ANSWER.search(_attrs(el, ("autocomplete", "name", "id", "inputmode"))))
+
+
+def _answer_fields(form: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+    return [el for el in form.iter("input") if could_be_answer(el)]
 
 
 def find(page: Page) -> list[Candidate]:

@@ -1,13 +1,14 @@
 """One response as the detectors see it.
 
 Parsing a whole page costs more than the rest of detection together, and a
-captcha lives in a few small places: a widget tag, the form around it, an
-inline script. So the page is never parsed whole. A byte scan finds the
-places that hold a vendor marker (``hits``), and only those *islands* (the
-form around a hit, the script holding it, the tag carrying it) are cut out of
-the body and parsed together as one small document (``root``). What the
-verdict needs about the rest of the page (title, how many forms, the base
-URL) is read from the bytes directly.
+captcha lives in a few small places: a widget's tag, an inline script, the
+form around a widget. So the page is never parsed whole. A byte scan finds
+the offsets that hold a vendor marker (``hits``); the tags and scripts holding
+them are cut out of the body and parsed together as one small document
+(``root``), each marked with its offset; a widget's form is parsed on its own
+when a widget is found (``form_of``). What the verdict needs about the rest of
+the page (title, how many forms, whether an offset sits in a script or a
+comment) is read from the bytes directly.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ CAPTCHA_FIELDS = frozenset(
     {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response", "frc-captcha-solution",
      "mtcaptcha-verifiedtoken"}
 )
-#: Elements whose content is text, not markup: a marker inside them is no widget.
+#: Elements with no end tag (an island made of one gets no closing tag).
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                    "track", "wbr", "param", "keygen"})
 _TAG_NAME = re.compile(rb"[a-z][a-z0-9:_-]{0,40}")
@@ -327,7 +328,7 @@ class Page:
 
         What "the page's only form" counts: form markup in a script template or
         a comment counts too, so such a page is never taken for a one-form gate.
-        Tags are matched in lower or upper case (``<Form`` is not counted).
+        Tags are matched in the case the page writes its tags in (``upper_case_tags``).
         """
         return self._tags(b"form", MAX_HITS)
 
@@ -338,9 +339,13 @@ class Page:
     @property
     def has_one_form(self) -> bool:
         """``form_count == 1``, answered by looking no further than the second form tag."""
+        return len(self._first_form_tags) == 1
+
+    @lazy
+    def _first_form_tags(self) -> list[int]:
         if "form_tags" in self.__dict__:
-            return len(self.form_tags) == 1
-        return len(self._tags(b"form", 2)) == 1
+            return self.form_tags[:2]
+        return self._tags(b"form", 2)
 
     def form_span_at(self, pos: int) -> tuple[int, int] | None:
         spans = self.form_spans
@@ -516,22 +521,30 @@ class Page:
     @lazy
     def only_form(self) -> lxml.html.HtmlElement | None:
         """The page's form when it has exactly one."""
-        if self.form_count != 1:
+        if not self.has_one_form:
             return None
         start, end = self._only_form_span
-        if self.form_span_at(start) == (start, end):
-            return self.form_at(start)
         root = self.parse_island(start, end, "form")
+        return None if root is None else next(root.iter("form"), None)
+
+    def only_form_head(self, size: int | None) -> lxml.html.HtmlElement | None:
+        """The page's only form, or its first ``size`` bytes (None: all of it)."""
+        if not self.has_one_form:
+            return None
+        start, end = self._only_form_span
+        if size is None or end - start <= size:
+            return self.only_form
+        root = self.parse_island(start, start + size, "form")
         return None if root is None else next(root.iter("form"), None)
 
     @lazy
     def _only_form_span(self) -> tuple[int, int]:
-        start = self.form_tags[0]
-        span = self.form_span_at(start)
-        if span is not None and span[0] == start:
-            return span
-        close = self.hay.find(b"</form", start + 5, start + MAX_FORM)
-        return start, (min(len(self.low), start + MAX_FORM) if close == -1 else close + 7)
+        start = self._first_form_tags[0]
+        # Read from the bytes alone, so the quick verdict and a full detect() see the same form.
+        # Forms do not nest: a form with one tag on the page ends at its end tag (either case).
+        ends = [e for e in (self.raw_hay.find(b"</form", start + 5, start + MAX_FORM),
+                            self.raw_hay.find(b"</FORM", start + 5, start + MAX_FORM)) if e != -1]
+        return start, (min(len(self.raw), start + MAX_FORM) if not ends else min(ends) + 7)
 
     @lazy
     def scripts(self) -> list[str]:
@@ -632,16 +645,22 @@ class Page:
         return found
 
     @staticmethod
-    def user_inputs(form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> list[str]:
-        """Names (or "" when unnamed) of the fields a person fills in, captcha fields aside."""
+    def user_input_fields(form: lxml.html.HtmlElement,
+                          captcha_fields: tuple[str, ...] = ()) -> list[lxml.html.HtmlElement]:
+        """The fields a person fills in, captcha fields aside."""
         found = []
         for el in form.iter("input", "textarea"):
             name = el.get("name") or ""
             if name in CAPTCHA_FIELDS or name in captcha_fields:
                 continue
             if el.tag == "textarea" or (el.get("type") or "text").lower() in USER_INPUT_TYPES:
-                found.append(name)
+                found.append(el)
         return found
+
+    @classmethod
+    def user_inputs(cls, form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> list[str]:
+        """Names (or "" when unnamed) of the fields a person fills in, captcha fields aside."""
+        return [el.get("name") or "" for el in cls.user_input_fields(form, captcha_fields)]
 
     @classmethod
     def has_user_inputs(cls, form: lxml.html.HtmlElement, captcha_fields: tuple[str, ...] = ()) -> bool:
