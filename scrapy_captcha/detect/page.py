@@ -424,8 +424,11 @@ class Page:
 
     @lazy
     def base_url(self) -> str:
+        """The document's base URL: the first <base href> in the head (where HTML puts it), else the URL."""
         low, find = self.low, self.hay.find
-        pos = find(b"<base")
+        body = self._tags(b"body", 1)
+        stop = body[0] if body else None
+        pos = find(b"<base", 0, stop)
         while pos != -1:
             if self.region_at(pos) is None:
                 tag = self.raw[pos:low.find(b">", pos) + 1 or len(low)]
@@ -434,7 +437,7 @@ class Page:
                     href = self.decode(next(g for g in match.groups() if g is not None)).strip()
                     if href:
                         return urljoin(self.url, html.unescape(href))
-            pos = find(b"<base", pos + 5)
+            pos = find(b"<base", pos + 5, stop)
         return self.url
 
     def absolute(self, href: str) -> str:

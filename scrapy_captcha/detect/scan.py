@@ -34,10 +34,11 @@ VENDORS = (cloudflare, aws_waf, datadome, recaptcha, hcaptcha, turnstile, geetes
            friendly_captcha, mtcaptcha, image)
 ROOTS = (b"captcha", b"challenge", b"arkose", b"turnstile")  # spelled out again in quick_lower
 WINDOW = 160
+#: Roots closer than this share one look for markers (a config object names "captcha" fifty times).
+_CLUSTER_GAP = 2048
 _MARKED = tuple(v for v in VENDORS if v is not image)
 assert all(m == m.lower() for v in _MARKED for m in v.MARKERS)
-_MARKER_RE = re.compile(b"|".join(re.escape(m) for v in _MARKED for m in sorted(v.MARKERS, key=len, reverse=True)))
-_VENDOR_OF = {m: v for v in _MARKED for m in v.MARKERS}
+_MARKERS_OF = tuple((v, v.MARKERS) for v in _MARKED)
 # "captcha" inside one of these words belongs to a vendor, not to an image captcha.
 _VENDOR_PREFIX = re.compile(rb"(?:re|h-?|frc-|mt|fun|g)$")
 _VENDOR_SUFFIX = re.compile(rb"-delivery|id\b|\.awswaf")
@@ -76,10 +77,11 @@ def marked_vendors(page: Page) -> dict[Any, list[int]]:
         cluster: list[int] = []
         for pos in hay.find_all(root, MAX_HITS) + [-1]:
             # Occurrences close together share one look at the markers around them.
-            if cluster and (pos == -1 or pos - cluster[-1] > WINDOW):
-                start, end = max(0, cluster[0] - WINDOW), cluster[-1] + len(root) + WINDOW
-                for marker in set(_MARKER_RE.findall(low, start, end)):
-                    hits.setdefault(_VENDOR_OF[marker], []).extend(cluster)
+            if cluster and (pos == -1 or pos - cluster[-1] > _CLUSTER_GAP):
+                window = low[max(0, cluster[0] - WINDOW):cluster[-1] + len(root) + WINDOW]
+                for vendor, markers in _MARKERS_OF:
+                    if any(marker in window for marker in markers):
+                        hits.setdefault(vendor, []).extend(cluster)
                 cluster = []
             if pos == -1:
                 break
