@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scrapy_captcha import detect
-from scrapy_captcha.detect import KINDS, explain, has_markers
+from scrapy_captcha.detect import CHALLENGE_PAGE_SIZE, KINDS, explain, has_markers
 from scrapy_captcha.detect.fastfind import Haystack
 from scrapy_captcha.model import PARAM_NAMES
 
@@ -176,6 +176,24 @@ def test_blocking_only_without_status_or_headers(name):
     body = (PAGES / name).read_bytes()
     url = EXPECTED[name]["url"]
     assert detect(body, url=url, blocking_only=True) == [c for c in detect(body, url=url) if c.blocking]
+
+
+def test_a_large_2xx_page_is_content_unless_its_title_or_status_says_otherwise():
+    """The one assumption of the quick verdict: Cloudflare, DataDome and AWS WAF serve their pages small
+    or with their status/header, so a large page served 2xx without a challenge header or title is not
+    scanned for them. A full detect() still finds them; so does blocking_only with their status."""
+    challenge = (PAGES / "cloudflare_challenge_turnstile_options.html").read_text(encoding="utf-8")
+    padded = challenge.replace("<title>Just a moment...</title>", "<title>Tickets</title>").replace(
+        "<body>", "<body>" + "<p>Tickets for every event this season.</p>" * 2000)
+    assert len(padded.encode()) > CHALLENGE_PAGE_SIZE
+    url = "https://tickets.northwind.example/events/"
+    assert [c.kind for c in detect(padded, url=url) if c.blocking] == ["cloudflare_challenge"]
+    assert detect(padded.encode(), url=url, blocking_only=True) == []
+    for status, headers in ((403, None), (503, None), (200, {"cf-mitigated": "challenge"})):
+        got = detect(padded.encode(), url=url, status=status, headers=headers, blocking_only=True)
+        assert [c.kind for c in got] == ["cloudflare_challenge"]
+    small = challenge.replace("<title>Just a moment...</title>", "<title>Tickets</title>")
+    assert [c.kind for c in detect(small.encode(), url=url, blocking_only=True)] == ["cloudflare_challenge"]
 
 
 def test_no_element_is_truth_tested():

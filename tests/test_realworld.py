@@ -122,8 +122,8 @@ def test_legacy_cloudflare_iuam_is_a_blocking_challenge(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
 def test_blocking_only_without_status_or_headers(case):
-    """The same with the page alone (status 200, no headers, as the browser hook sees it): the quick
-    verdict must then rest on the page's own markers, never on the HTTP status."""
+    """The same with the page alone (status 200, no headers): every challenge page here still says
+    what it is by its size, title or markers (see ``test_detect.test_a_large_2xx_page_is_content_unless_its_title_or_status_says_otherwise``)."""
     body = (REALWORLD / "pages" / case["file"]).read_bytes()
     full = detect(body, url=case["url"])
     assert detect(body, url=case["url"], blocking_only=True) == [c for c in full if c.blocking]

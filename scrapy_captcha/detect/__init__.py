@@ -43,6 +43,8 @@ INTERSTITIAL_PATHS = ("/sorry/index", "/sorry/", "/cdn-cgi/challenge-platform/")
 _HEADER_VERDICTS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "captcha"),
                     ("x-amzn-waf-action", "challenge"))
 _VERDICT_HEADERS = ("cf-mitigated", "x-amzn-waf-action")
+#: Larger than any Cloudflare, DataDome or AWS WAF page served without its status or header.
+CHALLENGE_PAGE_SIZE = 32 * 1024
 #: How much of the page's only form the quick verdict parses first.
 _FORM_GLANCE = 8 * 1024
 #: Below this size a page is lowered and scanned for every marker first (cheap for small pages).
@@ -95,22 +97,31 @@ def _clearly_content(page: Page) -> bool:
 
     Decided before any vendor runs, from what ``_blocking`` looks at, so a page
     that is clearly content costs a few substring scans. A challenge is
-    blocking only (a) through a vendor that says so itself (``_SELF_BLOCKING``,
-    each of which finds nothing without its ``REQUIRES`` substring or its
-    header; an hCaptcha JSON reply), (b) through a page-level signal, or (c) by
-    sitting in the page's only form when that form asks for nothing else. A
-    challenge names at most one field a person types into (an image captcha's
-    answer, or reCAPTCHA v1's; GeeTest's three are set aside), and only one
-    that could hold a picture's text (``image.could_be_answer``): an only form
-    with two such fields, or one that could not be an answer (an e-mail, a
-    password, a textarea), always asks for something else.
+    blocking only (a) through a page-level signal (status, header, title,
+    path), (b) through a vendor that says so itself (``_SELF_BLOCKING``, each of
+    which finds nothing without its ``REQUIRES`` substring or its header; an
+    hCaptcha JSON reply), or (c) by sitting in the page's only form when that
+    form asks for nothing else.
+
+    (b) is looked for on every page but a large one served 2xx with no
+    challenge header: Cloudflare, DataDome and AWS WAF serve their pages with
+    403/405/429/503 or a header, and those pages are small. Scanning every
+    large page for them would cost the crawl more than the rest of this
+    verdict (``detect()`` without ``blocking_only`` still finds them anywhere).
+
+    (c): a challenge names at most one field a person types into (an image
+    captcha's answer, or reCAPTCHA v1's; GeeTest's three are set aside), and
+    only one that could hold a picture's text (``image.could_be_answer``): an
+    only form with two such fields, or one that could not be an answer (an
+    e-mail, a password, a textarea), always asks for something else.
     """
     if page.raw[:64].lstrip().startswith((b"{", b"[")):
         return False
-    if any(needle in page.raw_hay for vendor in _SELF_BLOCKING for needle in vendor.REQUIRES):
-        return False
     if _page_signal(page):
         return False
+    if not (200 <= page.status < 300 and len(page.raw) > CHALLENGE_PAGE_SIZE):
+        if any(needle in page.raw_hay for vendor in _SELF_BLOCKING for needle in vendor.REQUIRES):
+            return False
     if page.has_one_form:
         # Often a look at the form's beginning says enough: parsing is left to right, so a field
         # found there is in the whole form too (an ASP.NET page is one 100 KB form).

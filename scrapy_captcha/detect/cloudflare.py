@@ -21,9 +21,10 @@ KINDS = ("cloudflare_challenge",)
 MARKERS = (b"_cf_chl", b"challenge-platform", b"cf-challenge", b"challenge-form", b"jschl", b"cf-error-details",
            b"cf-browser-verification")
 NEEDLES = (b"_cf_chl_opt", b"jschl")
-#: Every challenge page carries one of these (``window._cf_chl_opt``, ``__cf_chl_jschl_tk__``,
-#: ``jschl_vc``), as written: without one (or the header) find() finds nothing.
-REQUIRES = (b"_cf_chl_", b"jschl_")
+#: Every challenge page carries one of these as written (``window._cf_chl_opt`` since 2021, the
+#: ``jschl_vc`` field before): without one, or the header, find() finds nothing. (Long needles
+#: with rare endings: the quick verdict looks for them in every page.)
+REQUIRES = (b"_cf_chl_opt", b"jschl_vc")
 _HARD_BLOCK = (b"cf-error-details", b"error code", b"access denied", b"sorry, you have been blocked")
 _LEGACY = (b"/cdn-cgi/l/chk_jschl", b"jschl_vc", b"jschl_answer")
 # The Turnstile options the challenge page's script carries, when the page has them
