@@ -35,13 +35,19 @@ _memmem = _load()
 class Haystack:
     """One bytes object to search many times (its buffer's address is looked up once)."""
 
-    __slots__ = ("data", "size", "_base")
+    __slots__ = ("data", "size", "_address")
 
     def __init__(self, data: bytes):
         self.data = data
         self.size = len(data)
-        # ``self.data`` keeps the bytes alive, so the address stays valid; memmem only reads it.
-        self._base = ctypes.cast(data, ctypes.c_void_p).value if _memmem is not None else None
+        self._address: int | None = -1  # looked up on the first long search
+
+    @property
+    def _base(self) -> int | None:
+        if self._address == -1:
+            # ``self.data`` keeps the bytes alive, so the address stays valid; memmem only reads it.
+            self._address = ctypes.cast(self.data, ctypes.c_void_p).value if _memmem is not None else None
+        return self._address
 
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         """``data.find(needle, start, end)`` for non-negative ``start`` and ``end``."""
@@ -50,15 +56,18 @@ class Haystack:
         if start < 0:
             return data.find(needle, start, stop)
         near = start + _NEAR
-        if self._base is None or stop <= near or not needle:
+        if stop <= near or not needle or _memmem is None:
             return data.find(needle, start, stop)
         found = data.find(needle, start, near)
         if found != -1:
             return found
+        base = self._base
+        if base is None:
+            return data.find(needle, start, stop)
         # Restart where a match straddling the near window could begin.
         resume = max(start, near - len(needle) + 1)
-        at = _memmem(self._base + resume, stop - resume, needle, len(needle))  # type: ignore[misc]
-        return -1 if at is None else at - self._base
+        at = _memmem(base + resume, stop - resume, needle, len(needle))
+        return -1 if at is None else at - base
 
     def find_all(self, needle: bytes, limit: int) -> list[int]:
         """Offsets of the first ``limit`` occurrences (non-overlapping)."""
