@@ -403,11 +403,9 @@ class Page:
         return found[0] if found else -1
 
     def _title_end(self, body: int, within: int | None = None) -> int:
-        """Where the title's text ends: its end tag (either case), or -1 (looking ``within`` bytes)."""
+        """Where the title's text ends: its end tag (in the page's case), or -1 (looking ``within`` bytes)."""
         stop = None if within is None else body + within
-        ends = [e for e in (self.raw_hay.find(b"</title", body, stop), self.raw_hay.find(b"</TITLE", body, stop))
-                if e != -1]
-        return min(ends) if ends else -1
+        return self.raw_hay.find(b"</TITLE" if self.upper_case_tags else b"</title", body, stop)
 
     @lazy
     def title(self) -> str:
@@ -544,10 +542,9 @@ class Page:
     def _only_form_span(self) -> tuple[int, int]:
         start = self._first_form_tags[0]
         # Read from the bytes alone, so the quick verdict and a full detect() see the same form.
-        # Forms do not nest: a form with one tag on the page ends at its end tag (either case).
-        ends = [e for e in (self.raw_hay.find(b"</form", start + 5, start + MAX_FORM),
-                            self.raw_hay.find(b"</FORM", start + 5, start + MAX_FORM)) if e != -1]
-        return start, (min(len(self.raw), start + MAX_FORM) if not ends else min(ends) + 7)
+        # Forms do not nest: a form with one tag on the page ends at its end tag.
+        end = self.raw_hay.find(b"</FORM" if self.upper_case_tags else b"</form", start + 5, start + MAX_FORM)
+        return start, (min(len(self.raw), start + MAX_FORM) if end == -1 else end + 7)
 
     @lazy
     def scripts(self) -> list[str]:
