@@ -1,11 +1,14 @@
-"""The byte scan every response pays: which vendors' markers does the page hold, and where?
+"""The byte scan: which vendors' markers does the page hold, and where?
 
-Four substring scans (``ROOTS``) cover every marker: each marker lies within
-``WINDOW`` bytes of a root (``captcha-delivery.com`` holds ``captcha``, an AWS
-WAF script URL holds ``captcha`` or ``challenge`` beside ``awswaf``). A root
-seen with no vendor's marker near it (the word "challenge" in an article) is
-ignored. A fifth scan looks for forms that show a picture and ask for text:
-an image captcha need not say "captcha" anywhere.
+Four substring scans (``ROOTS``, at memory speed: fastfind.py) cover every
+marker: each marker lies within ``WINDOW`` bytes of a root
+(``captcha-delivery.com`` holds ``captcha``; an AWS WAF script URL holds
+``captcha`` or ``challenge`` beside ``awswaf``). A root with no vendor's marker
+near it (the word "challenge" in an article) is ignored. The form tags are
+looked at too: an image captcha need not say "captcha" anywhere.
+
+``detect(blocking_only=True)`` usually stops before this scan (see
+``_clearly_content`` in __init__.py).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ _VENDOR_PREFIX = re.compile(rb"(?:re|h-?|frc-|mt|fun|g)$")
 _VENDOR_SUFFIX = re.compile(rb"-delivery|id\b|\.awswaf")
 
 
-#: Below this size ``in`` beats the foreign call (the quick look of ``quick_lower``).
+#: Below this size a page gets the quick look of ``quick_lower`` first.
 _SMALL = 32 * 1024
 
 
