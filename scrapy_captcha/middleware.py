@@ -112,6 +112,13 @@ class CaptchaMiddleware:
         self._vetoed: dict[int, tuple[Request, Gate]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._warned: set[Any] = set()
+        # Scrapy filters log records at its handler, not at the loggers: whether DEBUG
+        # lines are wanted (and detection explained on every page with markers) is
+        # decided once from its settings.
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        level = logging.getLevelName(level) if isinstance(level, str) else level
+        self._explain = crawler.settings.getbool("LOG_ENABLED", True) and isinstance(level, int) and \
+            level <= logging.DEBUG and logger.isEnabledFor(logging.DEBUG)
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
         #: The last cost a solve had (the reserve for solves of unknown price).
@@ -241,7 +248,7 @@ class CaptchaMiddleware:
         if challenge is None:
             if challenges:
                 self.stats.inc_value("captcha/incidental")
-            elif logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):
+            elif self._explain and has_markers(response.body, response.headers):
                 for line in explain(response.body, url=response.url, status=response.status,
                                     headers=response.headers):
                     logger.debug("Captcha detection on %s: %s", response.url, line)
@@ -264,6 +271,10 @@ class CaptchaMiddleware:
             raise self._drop_now(request, CaptchaError(CHALLENGE_LOOP, looping, Reaction.DROP))
         if meta.get("playwright") and challenge.kind in BROWSER_KINDS:
             return self.in_page.handle(request, response, challenge)
+        if challenge.kind == "datadome" and challenge.param("t") == "bv":
+            raise self._drop_now(request, CaptchaError(
+                "DATADOME_IP_BANNED", "DataDome has banned this IP (t=bv): no captcha is shown and none can "
+                "lift it; send the request through another proxy", Reaction.DROP))
         if not self._offered(challenge):
             return self._unsupported(request, response, challenge)
         parked = self._park(request, challenge)

@@ -71,6 +71,9 @@ def find(page: Page) -> list[Candidate]:
         action=options.get("action"),
         cdata=options.get("cdata"),
         chl_page_data=options.get("chl_page_data"),
+        # The page's Turnstile posts its token under Turnstile's field (token mode);
+        # a page with no Turnstile key is passed by a clearance cookie only.
+        response_fields=("cf-turnstile-response",) if options.get("sitekey") else (),
         params=params,
         evidence=evidence,
         blocking_reason="Cloudflare challenge page",
