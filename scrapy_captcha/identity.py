@@ -91,9 +91,13 @@ def identity_for(request: Request, challenge: Challenge, policy: str = "auto") -
     """What a task for ``challenge``, met by ``request``, carries of the crawl's identity.
 
     ``policy`` (``CAPTCHA_USE_PROXY``): ``auto`` sends the proxy for IP-bound
-    kinds only, ``always`` for every kind, ``never`` for none.
+    kinds, and for kinds the provider solves only through a proxy; ``always``
+    for every kind; ``never`` for none.
     """
-    proxy = None
-    if policy == "always" or (policy == "auto" and challenge.kind in IP_BOUND_KINDS):
-        proxy = proxy_of(request)
-    return Identity(proxy=proxy, user_agent=user_agent_of(request))
+    if policy == "never":
+        return Identity(user_agent=user_agent_of(request))
+    # auto: the proxy for IP-bound kinds, and for any kind a provider solves only
+    # through a proxy (a task it would refuse otherwise).
+    only_if_required = policy == "auto" and challenge.kind not in IP_BOUND_KINDS
+    return Identity(proxy=proxy_of(request), user_agent=user_agent_of(request),
+                    proxy_only_if_required=only_if_required)

@@ -634,13 +634,13 @@ class CaptchaMiddleware:
                                            cb_kwargs=first.cb_kwargs, meta=meta))
             return ()
         page = gate.scope != SESSION
-        if can_post(challenge):
-            check = token_post(challenge, solution, first, follow_redirects=page)
-        elif solution.cookies:
-            # Nothing to post: the page itself, asked again with the clearance, says.
+        if solution.cookies:
+            # A clearance: nothing to post. The page itself, asked again with it, says.
             check = identity_request(first.url, first, dont_redirect=not page, handle_httpstatus_all=not page)
             if self._user_agents.get(gate.key):
                 check.headers["User-Agent"] = self._user_agents[gate.key]
+        elif can_post(challenge):
+            check = token_post(challenge, solution, first, follow_redirects=page)
         else:
             raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
                                Reaction.DROP)
@@ -648,7 +648,10 @@ class CaptchaMiddleware:
         if self._still_challenged(response, challenge):
             self.stats.inc_value("captcha/token_rejected")
             if gate.solver is not None:
-                await gate.solver.report_incorrect(solution, challenge.kind)
+                # (The Cloudflare page's two modes are reported, where at all, as the mode used.)
+                reported = challenge.kind if challenge.kind != "cloudflare_challenge" else (
+                    "cloudflare_cookie" if solution.cookies else "cloudflare_token")
+                await gate.solver.report_incorrect(solution, reported)
             raise CaptchaError(TOKEN_REJECTED, "the site showed the challenge again after the answer",
                                Reaction.RESCHEDULE)
         if page and any(r is first for r in gate.waiting):

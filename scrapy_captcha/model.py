@@ -45,12 +45,13 @@ class Form:
 #: - ``funcaptcha``: ``api_subdomain`` (surl), ``data`` (the blob); sitekey = public key.
 #: - ``datadome``: ``captcha_url`` (complete, built from the page's ``dd`` object), ``cid``, ``t``.
 #: - ``cloudflare_challenge``: ``cType``, ``cRay``, ``cZone``; fetched: ``html_base64``.
-#: - ``friendly_captcha``: ``puzzle_endpoint`` when the page names one.
+#: - ``friendly_captcha``: ``puzzle_endpoint`` when the page names one; ``script_url``
+#:   (the widget script the page loads).
 #: - ``mtcaptcha``: nothing beyond the sitekey.
 PARAM_NAMES = (
     "image_url", "image_body", "version", "challenge", "register_url", "api_server", "iv", "context",
     "challenge_script", "captcha_script", "api_subdomain", "data", "captcha_url", "cid", "t",
-    "cType", "cRay", "cZone", "html_base64", "puzzle_endpoint",
+    "cType", "cRay", "cZone", "html_base64", "puzzle_endpoint", "script_url",
 )
 
 
@@ -193,6 +194,10 @@ class Identity:
 
     proxy: Proxy | None = None
     user_agent: str | None = None
+    #: The proxy goes with the task only where the provider takes this kind
+    #: through a proxy alone (``CAPTCHA_USE_PROXY = "auto"`` for kinds not bound
+    #: to an IP): otherwise the cheaper proxyless task is sent.
+    proxy_only_if_required: bool = False
 
 
 class CaptchaError(Exception):

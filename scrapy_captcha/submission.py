@@ -91,6 +91,11 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
     headers = {"Referer": challenge.page_url}
     if solution.user_agent:
         headers["User-Agent"] = solution.user_agent
+    auth = request.headers.get(b"Proxy-Authorization")
+    if auth:
+        # HttpProxyMiddleware moved the proxy's credentials from meta["proxy"] to this
+        # header on the original request: the post goes out through the same proxy.
+        headers["Proxy-Authorization"] = auth
     return FormRequest(form.action, method=form.method, formdata=formdata, headers=headers, meta=meta,
                        dont_filter=True, priority=request.priority)
 

@@ -22,13 +22,13 @@ import pytest  # noqa: E402
 class SandboxProcess:
     """The real `scrapy-captcha sandbox` command in a subprocess, and its control endpoints."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
         self._errors = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scrapy_captcha.cli", "sandbox", "--service-port", "0",
              "--site-port", "0", *args],
             # stderr to a file: an undrained pipe would stall the sandbox once full.
-            stdout=subprocess.PIPE, stderr=self._errors, text=True,
+            stdout=subprocess.PIPE, stderr=self._errors, text=True, env={**os.environ, **(env or {})},
         )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
@@ -37,6 +37,8 @@ class SandboxProcess:
         urls = json.loads(line)
         self.service_url: str = urls["service_url"]
         self.site_url: str = urls["site_url"]
+        #: The loopback proxy (leaving from 127.0.0.2), without credentials, when started.
+        self.proxy_url: str | None = urls.get("proxy_url")
 
     def _call(self, base: str, path: str, data: Any = None) -> Any:
         body = None if data is None else json.dumps(data).encode()
@@ -45,9 +47,14 @@ class SandboxProcess:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
 
-    def reset(self, service: dict[str, Any] | None = None, site: dict[str, Any] | None = None) -> None:
+    def reset(self, service: dict[str, Any] | None = None, site: dict[str, Any] | None = None,
+              kinds: dict[str, Any] | None = None) -> None:
         self._call(self.service_url, "/_sandbox/reset", {"latency": 0.2, **(service or {})})
         self._call(self.site_url, "/_sandbox/site/reset", site or {})
+        self._call(self.site_url, "/_sandbox/kinds/reset", kinds or {})
+
+    def kinds_state(self) -> dict[str, Any]:
+        return self._call(self.site_url, "/_sandbox/kinds/state")
 
     def configure(self, **config: Any) -> None:
         self._call(self.service_url, "/_sandbox/config", config)

@@ -439,7 +439,8 @@ def test_no_user_agent_means_none_is_sent():
     ("capmonster", Challenge(kind="aws_waf", sitekey=AK, page_url=URL, params=(("iv", IV), ("context", CTX))),
      "challengeScript"),
     ("2captcha", Challenge(kind="datadome", sitekey=None, page_url=URL), "captcha_url"),
-    ("capmonster", Challenge(kind="datadome", sitekey=None, page_url=URL, params=(("captcha_url", DD_URL),)), "cid"),
+    ("capmonster", Challenge(kind="datadome", sitekey=None, page_url=URL,
+                             params=(("captcha_url", DD_URL.replace("&cid=DDCID", "")),)), "cid"),
     ("anticaptcha", Challenge(kind="recaptcha_v2", sitekey=None, page_url=URL), "websiteKey"),
 ])
 def test_a_missing_page_parameter_is_named(provider, challenge, field):

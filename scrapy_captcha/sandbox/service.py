@@ -296,6 +296,11 @@ def _decode_image(value: Any) -> bytes | str:
         return "bad_image"
 
 
+def name_returns_agent(dialect: Dialect) -> bool:
+    """Whether the dialect's AWS WAF answer carries the user agent it was solved with."""
+    return dialect.name != "capsolver"
+
+
 def _solve(state: ServiceState, dialect: Dialect, item: _Task, seen: _Seen | None) -> Outcome | tuple[str, str]:
     """Mint what the task asks for, or ``(situation, description)``."""
     parsed, authority = item.parsed, state.authority
@@ -360,8 +365,11 @@ def _solve(state: ServiceState, dialect: Dialect, item: _Task, seen: _Seen | Non
             authority.issue("voucher", voucher, host, existing_token=existing)
             outcome.voucher = (voucher, existing)
             return outcome
+        # A dialect whose AWS task takes no user agent, and whose answer names none
+        # (capsolver's cookie), cannot bind the token to one: a crawl could never match it.
+        bound_agent = user_agent if parsed.get("user_agent") or name_returns_agent(dialect) else None
         outcome.cookie, outcome.cookie_value = "aws-waf-token", authority.mint_clearance("aws-waf-token", host, ip,
-                                                                                        user_agent)
+                                                                                        bound_agent)
         return outcome
     if kind == "datadome":
         found = _check_datadome(state, parsed, host)

@@ -118,7 +118,7 @@ class _Clearance:
     cookie: str
     hostname: str
     ip: str
-    user_agent: str
+    user_agent: str | None
     expires: float
 
 
@@ -225,8 +225,9 @@ class TokenAuthority:
 
     # -- clearance cookies -----------------------------------------------------
 
-    def mint_clearance(self, cookie: str, hostname: str, ip: str, user_agent: str) -> str:
-        """A ``cf_clearance`` / ``datadome`` / ``aws-waf-token`` value for this host, IP and user agent."""
+    def mint_clearance(self, cookie: str, hostname: str, ip: str, user_agent: str | None) -> str:
+        """A ``cf_clearance`` / ``datadome`` / ``aws-waf-token`` value for this host, IP and user agent
+        (None: not bound to one)."""
         self._expire()
         value = secrets.token_urlsafe(32)
         if cookie == "aws-waf-token":
@@ -247,7 +248,7 @@ class TokenAuthority:
             return "hostname-mismatch"
         if check_ip and found.ip != ip:
             return "ip-mismatch"
-        if found.user_agent != user_agent:
+        if found.user_agent is not None and found.user_agent != user_agent:
             return "user-agent-mismatch"
         return None
 

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..model import Challenge, Identity, Proxy, Reaction, ServiceError, Solution, SolutionCookie, TransportFault
 from .errors import BAD_RESPONSE, HTTP_ERROR, rule_for
@@ -429,10 +429,13 @@ def _build_datadome(ctx: _Ctx, task: dict[str, Any]) -> None:
     ctx.need(captcha_url=captcha_url)
     user_agent = ctx.need_user_agent()  # the cookie is bound to it at every provider
     if ctx.shape.style == "cm":
-        cid = ctx.param("cid")
-        ctx.need(cid=cid)
+        # The ``datadome`` cookie the block page set: the captcha URL carries it as ``cid``
+        # (the dd object's own cid is the initial one, ``initialCid``).
+        query = parse_qs(urlsplit(captcha_url or "").query)
+        cookie = (query.get("cid") or [None])[0] or ctx.param("cid")
+        ctx.need(cid=cookie)
         task["class"] = "DataDome"
-        task["metadata"] = {"captchaUrl": captcha_url, "datadomeCookie": f"datadome={cid}"}
+        task["metadata"] = {"captchaUrl": captcha_url, "datadomeCookie": f"datadome={cookie}"}
         task["userAgent"] = user_agent
     else:
         task.update(captchaUrl=captcha_url, userAgent=user_agent)
@@ -508,6 +511,8 @@ def build_task(preset: Preset, challenge: Challenge, identity: Identity | None =
     shape = _shape_for(preset, name)
     proxy = identity.proxy if identity else None
     user_agent = (identity.user_agent or None) if identity else None
+    if proxy is not None and identity is not None and identity.proxy_only_if_required and shape.proxyless:
+        proxy = None
     if proxy is not None and shape.proxied:
         task_type = shape.proxied
     elif shape.proxyless:
