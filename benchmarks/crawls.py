@@ -151,6 +151,8 @@ class Probe:
 
 def main() -> None:
     scenario, service, site = sys.argv[1:4]
+    if os.environ.get("BENCH_GC_THRESHOLD"):  # experiments only
+        gc.set_threshold(*map(int, os.environ["BENCH_GC_THRESHOLD"].split(",")))
     settings = {"LOG_LEVEL": "ERROR", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
                 "ROBOTSTXT_OBEY": False, "CAPTCHA_PROVIDER": "sandbox", "CAPTCHA_API_URL": service,
                 "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
