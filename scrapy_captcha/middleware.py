@@ -32,6 +32,7 @@ from .accounting import CURRENCY, Accounting
 from .crawl import CrawlControl, _stop_at_open, settings_or_stop
 from .addon import offline_suffix_list
 from .detect import detect, explain, has_markers
+from .fleet.parked import ParkedRequests
 from .gates import (
     PAGE,
     REQUEST,
@@ -106,6 +107,8 @@ class CaptchaMiddleware:
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
         self._fruitless: dict[tuple[Any, ChallengeId], int] = {}
         self.in_page = InPageSolves(self, self.accounting, self.control, config)
+        #: Fleet mode: parked requests journaled in Redis, so that a killed process loses none.
+        self.parked: ParkedRequests | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
@@ -294,6 +297,7 @@ class CaptchaMiddleware:
         self.control.pending = lambda: len(self.book.gates)
         if fleet.shared:
             await pool.join_fleet(fleet)
+            self.parked = ParkedRequests.start(self.crawler, fleet)
         SOLVED_HOOKS.append(self._solved_elsewhere)
 
     def _solved_elsewhere(self, solver: Solver, challenge: Challenge, solution: Solution) -> None:
@@ -328,6 +332,8 @@ class CaptchaMiddleware:
 
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
         if self._vetoed.pop(id(request), None) is not None:
+            if self.parked is not None:
+                self.parked.add(request)
             raise IgnoreRequest("parked until its captcha gate is passed")
 
     def spider_idle(self, spider: Any = None) -> None:
@@ -710,7 +716,10 @@ class CaptchaMiddleware:
 
     def _crawl(self, request: Request) -> None:
         try:
-            self.crawler.engine.crawl(request)
+            if self.parked is not None:
+                self.parked.crawl(request)  # and out of the journal
+            else:
+                self.crawler.engine.crawl(request)
         except RuntimeError:  # the spider has closed: nothing can take it any more
             self.stats.inc_value("captcha/abandoned")
             logger.warning("Could not re-issue %s: the spider has closed", request.url)
