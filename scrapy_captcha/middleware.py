@@ -331,8 +331,9 @@ class CaptchaMiddleware:
         return min(known, default=0.0)
 
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
-        if self._vetoed.pop(id(request), None) is not None:
-            if self.parked is not None:
+        gate = self._vetoed.pop(id(request), None)
+        if gate is not None:
+            if self.parked is not None and gate.passed is None:  # (decided: a copy went out already)
                 self.parked.add(request)
             raise IgnoreRequest("parked until its captcha gate is passed")
 

@@ -84,10 +84,10 @@ def crawl_main(config: dict[str, Any]) -> None:
     def scraped(item: Any, **kwargs: Any) -> None:
         os.write(items, (json.dumps(dict(item)) + "\n").encode())  # unbuffered: a SIGKILL loses nothing written
 
+    reasons: list[str] = []
+
     def closed(spider: Any, reason: str) -> None:
-        stats = {k: v for k, v in crawler.stats.get_stats().items() if isinstance(v, (int, float, str))}
-        (out / f"stats-{os.getpid()}.json").write_text(json.dumps(
-            {"reason": reason, "stats": stats, "errbacks": crawler._fleet_test_errbacks}, default=str))
+        reasons.append(reason)
 
     process = CrawlerProcess(config["settings"], install_root_handler=True)
     crawler = process.create_crawler(FleetItemsSpider)
@@ -96,6 +96,11 @@ def crawl_main(config: dict[str, Any]) -> None:
     crawler.signals.connect(closed, signal=signals.spider_closed)
     process.crawl(crawler)
     process.start()
+    # (After the crawl: what every spider_closed handler counted is in.)
+    stats = {k: v for k, v in crawler.stats.get_stats().items() if isinstance(v, (int, float, str))}
+    (out / f"stats-{os.getpid()}.json").write_text(json.dumps(
+        {"reason": reasons[0] if reasons else None, "stats": stats, "errbacks": crawler._fleet_test_errbacks},
+        default=str))
 
 
 # ------------------------------------------------------------------ the test's side
@@ -232,6 +237,9 @@ def test_three_crawlers_one_killed_mid_solve_every_item_once(redis_server, sandb
         killed_at = time.time()
         victim.proc.wait(timeout=10)
         sandbox.configure(latency=3)  # the solves still to come need not be long
+        # Its journal is taken (once its lease has run out) and its requests re-queued.
+        wait_for("the killed process's journal taken over", lambda: not journal(victim_pid), 120, crawls)
+        taken_after = time.time() - killed_at
 
         survivors = [c for c in crawls if c is not victim]
         for crawl in survivors:
@@ -286,9 +294,81 @@ def test_three_crawlers_one_killed_mid_solve_every_item_once(redis_server, sandb
     reserved = sum(float(v) for v in r.hvals(f"{base}:budget:reserved"))
     assert spent + reserved <= BUDGET + 1e-9
     assert abs(spent - 3 * PRICE) < 1e-9  # three solves reserved and settled (or died reserved)
-    print(f"\nfleet crawl: {parked_at_kill} requests parked by the killed process, re-queued; "
-          f"its slot free {freed_after:.1f}s after the kill (lease {LEASE:g}s); "
+    print(f"\nfleet crawl: {parked_at_kill} requests parked by the killed process, re-queued "
+          f"{taken_after:.1f}s after the kill; its slot free {freed_after:.1f}s after the kill (lease {LEASE:g}s); "
           f"{sandbox.state()['calls'].get('createTask')} createTask for 3 gates")
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "budget"])
+def test_a_process_that_stops_with_requests_parked_loses_none(redis_server, sandbox, tmp_path, stop):
+    """A graceful stop while requests wait parked; the next process of the crawl gets every one.
+
+    ``sigterm``: Scrapy's shutdown, mid-solve: scrapy-redis keeps its queue (SCHEDULER_PERSIST), the
+    journal keeps the parked requests. ``budget``: CAPTCHA_BUDGET is spent: the parked requests are
+    handed back to the scheduler, i.e. into scrapy-redis's queue.
+    """
+    count = 20
+    sandbox.reset(service={"latency": 30 if stop == "sigterm" else 2, "cost": PRICE, "balance": 100},
+                  site={"items": ITEMS})
+    key = f"fleet-crawl-key-SECRET-{secrets.token_hex(6)}"
+    run = f"fleet-crawl-{secrets.token_hex(4)}"
+    base = f"scrapy-captcha:{{{namespace_for(key)}}}"
+    start_key, queue_key = f"{run}:start_urls", f"{run}:{FleetItemsSpider.name}:requests"
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    r.rpush(start_key, *[f"{sandbox.site_url}/item/{i}" for i in range(1, count + 1)])
+    # (A budget below one solve's price: the first solve cannot start.)
+    budget = {"CAPTCHA_BUDGET": PRICE / 2} if stop == "budget" else {}
+    first = Crawl(crawl_settings(sandbox, redis_server.url, key, run, REDIS_START_URLS_KEY=start_key, **budget),
+                  tmp_path, 0)
+    crawls = [first]
+
+    def journal() -> int:
+        return sum(r.hlen(k) for k in r.scan_iter(f"{base}:parked:*"))
+
+    try:
+        if stop == "sigterm":
+            def solving_with_all_parked() -> bool:
+                creates = [e["t"] for e in sandbox.log() if e["endpoint"] == "createTask"]
+                return len(creates) == 1 and time.time() - creates[0] > 6 and journal() == count
+
+            wait_for("the solve under way, every request parked", solving_with_all_parked, 120, crawls)
+            first.proc.send_signal(signal.SIGTERM)
+        first.proc.wait(timeout=120)
+        assert first.proc.returncode == 0, first.tail()
+        stopped = first.result()
+        # Gone from the fleet (its slots with it).
+        assert not r.zrange(f"{base}:members", 0, -1) and not r.hgetall(f"{base}:slots:{PROVIDER}")
+        if stop == "sigterm":
+            assert stopped["reason"] == "shutdown"
+            # Still journaled, for the next process.
+            assert stopped["stats"]["captcha/parked/left_journaled"] == count == journal()
+        else:
+            assert stopped["reason"] == "captcha_budget_exhausted"
+            assert stopped["stats"].get("captcha/handed_back", 0) >= 1
+            # In scrapy-redis's queue (or never taken from the start list): nothing in between.
+            assert journal() == 0
+            assert r.zcard(queue_key) + r.llen(start_key) == count
+
+        sandbox.configure(latency=2)
+        second = Crawl(crawl_settings(sandbox, redis_server.url, key, run, REDIS_START_URLS_KEY=start_key),
+                       tmp_path, 1)
+        crawls.append(second)
+        second.proc.wait(timeout=180)
+    finally:
+        for crawl in crawls:
+            if crawl.proc.poll() is None:
+                crawl.proc.kill()
+                crawl.proc.wait(timeout=10)
+    assert second.proc.returncode == 0, second.tail()
+    result = second.result()
+    assert result["reason"] == "finished" and not result["errbacks"]
+    if stop == "sigterm":
+        assert result["stats"]["captcha/parked/requeued"] == count
+    seen: collections.Counter[int] = collections.Counter()
+    for path in tmp_path.glob("items-*.jsonl"):
+        seen.update(json.loads(line)["id"] for line in path.read_text().splitlines())
+    assert seen == collections.Counter(range(1, count + 1))
+    assert journal() == 0 and not r.zcard(queue_key)
 
 
 if __name__ == "__main__":

@@ -765,10 +765,9 @@ class Fleet:
 
     # ------------------------------------------------------- parked requests
 
-    async def write_parked(self, group: str, puts: dict[str, str], removes: Iterable[str], *,
-                           replace: bool = False) -> list[str] | None:
+    async def write_parked(self, group: str, puts: dict[str, str], removes: Iterable[str]) -> list[str] | None:
         """One write of this process's parked-request journal in ``group``: entries added
-        (id -> sealed request) and removed; ``replace``: the journal is exactly ``puts``.
+        (id -> sealed request) and removed.
 
         Returns the ids another process took over from this journal meanwhile (it
         was taken for dead: cut off from Redis longer than a lease), or None when
@@ -776,7 +775,7 @@ class Fleet:
         """
         keys = [self.keys.parked(group, self.process_id), self.keys.parked_index(group),
                 self.keys.parked_taken(group, self.process_id)]
-        args: list[Any] = [self.process_id, self._ttl_ms, int(replace), len(puts)]
+        args: list[Any] = [self.process_id, self._ttl_ms, len(puts)]
         for entry, sealed in puts.items():
             args += [entry, sealed]
         args += list(removes)

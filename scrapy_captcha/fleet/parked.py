@@ -160,6 +160,9 @@ class ParkedRequests:
             self._taken.discard(entry)
             self._inc("captcha/parked/requeued_elsewhere")
             return
+        if self.closed and entry in self._live and entry not in self._puts:
+            # Its removal could not be written any more: the journal keeps it, for the others.
+            raise RuntimeError("the fleet is closing: the request stays journaled")
         self._engine_crawl(request)
         if entry is not None:
             self._forget(entry)
@@ -191,9 +194,10 @@ class ParkedRequests:
                 return
 
     async def _write(self) -> bool:
-        """One write of what changed (or of the whole journal); False when Redis is away."""
-        replace = self._resync
-        puts, removes = (dict(self._live), set()) if replace else (self._puts, self._removes)
+        """One write of what changed (or of every entry held, after an outage); False when Redis is away."""
+        resync = self._resync
+        puts = dict(self._live) if resync else self._puts
+        removes = self._removes
         self._puts, self._removes, self._resync = {}, set(), False
         sealed: dict[str, str] = {}
         for entry, request in puts.items():
@@ -202,11 +206,18 @@ class ParkedRequests:
                 self._live.pop(entry, None)
             else:
                 sealed[entry] = blob
-        taken = await self.fleet.write_parked(self.group, sealed, removes, replace=replace)
+        if not (sealed or removes):
+            return True
+        # (Never a wholesale replace: entries a take moved here whose reply was lost stay,
+        # to be re-queued after this process; an entry is never written back once removed.)
+        taken = await self.fleet.write_parked(self.group, sealed, removes)
         if taken is None:
-            self._resync = True  # Redis is away: written whole when it is back
+            # Redis is away: every entry held is written again when it is back (it may have
+            # come back empty), with every removal not yet made.
+            self._resync = True
+            self._removes |= removes
             return False
-        if sealed and not replace:
+        if sealed and not resync:
             self._inc("captcha/parked/journaled", len(sealed))
         mine = [entry for entry in taken if self._live.pop(entry, None) is not None]
         if mine:
@@ -241,7 +252,7 @@ class ParkedRequests:
     async def sweep(self) -> int:
         """Re-queue the parked requests of the group's dead processes; how many were re-queued."""
         if self.fleet.outages != self._outages and self.fleet.connected:
-            # Back after an outage: Redis may have lost the journal, or kept removed entries.
+            # Back after an outage: Redis may have lost the journal.
             self._outages = self.fleet.outages
             self._resync = True
         if self._resync:

@@ -252,18 +252,22 @@ return {1, tostring(rec.v)}
 # cut off, not dead), not to re-issue them itself.
 
 # KEYS: my journal, the group's index, my taken SET
-# ARGV: pid, ttl_ms, replace (0|1), n puts, then n (id, sealed) pairs, then ids to remove
+# ARGV: pid, ttl_ms, n puts, then n (id, sealed) pairs, then ids to remove
 # -> the ids another process took from this journal since the last write
 PARKED_WRITE = """
-local pid, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
-local taken = {}
+local pid, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local taken, gone = {}, {}
 if redis.call('EXISTS', KEYS[3]) == 1 then
   taken = redis.call('SMEMBERS', KEYS[3])
   redis.call('DEL', KEYS[3])
+  for _, id in ipairs(taken) do gone[id] = true end
 end
-if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
-for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[5 + 2 * i], ARGV[6 + 2 * i]) end
-for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+-- (An entry another process took is not written back: a write made whole after an outage would.)
+for i = 0, n - 1 do
+  local id = ARGV[4 + 2 * i]
+  if not gone[id] then redis.call('HSET', KEYS[1], id, ARGV[5 + 2 * i]) end
+end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
 if redis.call('HLEN', KEYS[1]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('SADD', KEYS[2], pid)
