@@ -255,8 +255,8 @@ class ParkedRequests:
             # Back after an outage: Redis may have lost the journal.
             self._outages = self.fleet.outages
             self._resync = True
-        if self._resync:
-            self._schedule()
+        if self._puts or self._removes or self._resync:
+            self._schedule()  # (what could not be written while Redis was away)
         found = await self.fleet.parked_elsewhere(self.group)
         if found is None:
             return 0
