@@ -54,6 +54,9 @@ CLEARANCE_KINDS = frozenset({"cloudflare_challenge", "datadome", "aws_waf"})
 #: Distinct other URLs that must show the challenge, none clean, before a key
 #: is taken as session-gated.
 SESSION_EVIDENCE = 3
+#: Requests sent again after a session pass that must all show it again, none clean,
+#: before the pass is taken to have cleared nothing (then it was the pages', not the site's).
+AFTER_PASS_EVIDENCE = 3
 #: While a session gate holds its key back, one held request at a time goes out
 #: anyway as a probe (the first at once, the next after 1, 2, 4 s...), up to this
 #: many: a probe that comes back clean shows the gate was not the site's after all.
@@ -100,6 +103,8 @@ class Gate:
     #: Solutions paid for while passing it, and requests it handed a page to directly.
     solutions: int = 0
     released: int = 0
+    #: Passed with another process's clearance (fleet mode), not a solve of this one.
+    borrowed: bool = False
     #: The challenge page's body, kept only where a task needs it (Cloudflare's page).
     page: bytes | None = None
     #: Held-back requests let through as probes, whether one is out, and when the next may go.
@@ -342,7 +347,7 @@ class GateBook:
             scope.why = ("a pass did not clear the other URLs that showed it" if rechallenged
                          else "a pass cleared other URLs that showed it")
             return scope
-        if scope.mode == SESSION and scope.rechallenged >= 2 and scope.cleared == 0:
+        if scope.mode == SESSION and scope.rechallenged >= AFTER_PASS_EVIDENCE and scope.cleared == 0:
             # Wrong about session: it takes more evidence next time.
             scope.mode = PAGE
             scope.needed *= 2

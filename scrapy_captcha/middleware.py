@@ -56,18 +56,29 @@ from .meta import (
     META_SOLVES,
     META_SWITCH,
 )
-from .model import CaptchaDropped, CaptchaError, Challenge, Identity, Reaction, Solution
+from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Identity, Reaction, Solution, SolutionCookie
 from .providers import ProviderPool
 from .service import protocol
 from .service.presets import providers_offering
 from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, SOLVE_TIMEOUT, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .settings import CaptchaSettings
 from .solver import SOLVED_HOOKS, Solver
-from .identity import identity_for
-from .submission import can_post, cookie_jars, expired, identity_request, store_cookies, token_post
+from .identity import identity_for, proxy_of, user_agent_of
+from .submission import (
+    can_post,
+    cookie_jars,
+    expired,
+    identity_request,
+    set_cookies,
+    store_cookies,
+    token_post,
+)
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a session clearance is shared with the fleet (the site may end it sooner:
+#: a request that meets the gate again withdraws it).
+CLEARANCE_SHARED_FOR = 1800.0
 #: Task variants a kind may go out as (the Cloudflare page has two modes).
 _VARIANTS = {"cloudflare_challenge": ("cloudflare_cookie", "cloudflare_token")}
 #: Solves paid for one request after which meeting the same challenge again is a loop.
@@ -95,13 +106,26 @@ class CaptchaMiddleware:
         self.accounting = Accounting(crawler, config.max_retries, config.prices, self.journal)
         self.book = GateBook()
         #: id(request) -> gate, between parking a request and vetoing its scheduling.
-        self._vetoed: dict[int, Gate] = {}
+        #: id(request) -> (the request, its gate), from parking a request until the engine
+        #: tries to schedule it (where it is vetoed: the gate sends it, or a copy, again).
+        #: Kept until then even when the gate closes first: between a middleware returning
+        #: a request and the engine scheduling it there may be a turn of the loop.
+        self._vetoed: dict[int, tuple[Request, Gate]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._warned: set[Any] = set()
+        # Scrapy filters log records at its handler, not at the loggers: whether DEBUG
+        # lines are wanted (and detection explained on every page with markers) is
+        # decided once from its settings.
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        level = logging.getLevelName(level) if isinstance(level, str) else level
+        self._explain = crawler.settings.getbool("LOG_ENABLED", True) and isinstance(level, int) and \
+            level <= logging.DEBUG and logger.isEnabledFor(logging.DEBUG)
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
         #: The last cost a solve had (the reserve for solves of unknown price).
         self._last_cost = 0.0
+        #: gate key -> identity of the fleet's clearance this process used for it.
+        self._shared_clearances: dict[Any, str] = {}
         #: gate key -> the user agent its clearance is bound to.
         self._user_agents: dict[Any, str] = {}
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
@@ -174,12 +198,13 @@ class CaptchaMiddleware:
             if agent is not None:
                 # A clearance on this host is bound to the user agent that earned it.
                 request.headers[b"User-Agent"] = agent
-        gate = self._vetoed.pop(id(request), None)
+        held = self._vetoed.pop(id(request), None)
+        gate = held[1] if held is not None and held[0] is request else None
         if gate is not None:
             # Parked, but downloaded outside the scheduler (engine.download):
             # it cannot be re-issued later, so it waits here for its gate.
-            if request in gate.waiting:
-                gate.waiting.remove(request)
+            gate.waiting = [r for r in gate.waiting if r is not request]
+            gate.tentative = [r for r in gate.tentative if r is not request]
             return self._wait_direct(request, gate)
         if self.book.open_keys and meta.get(META_SWITCH) is not False:
             key = gate_key(request)
@@ -226,7 +251,7 @@ class CaptchaMiddleware:
         if challenge is None:
             if challenges:
                 self.stats.inc_value("captcha/incidental")
-            elif logger.isEnabledFor(logging.DEBUG) and has_markers(response.body, response.headers):
+            elif self._explain and has_markers(response.body, response.headers):
                 for line in explain(response.body, url=response.url, status=response.status,
                                     headers=response.headers):
                     logger.debug("Captcha detection on %s: %s", response.url, line)
@@ -249,11 +274,16 @@ class CaptchaMiddleware:
             raise self._drop_now(request, CaptchaError(CHALLENGE_LOOP, looping, Reaction.DROP))
         if meta.get("playwright") and challenge.kind in BROWSER_KINDS:
             return self.in_page.handle(request, response, challenge)
+        if challenge.kind == "datadome" and challenge.param("t") == "bv":
+            raise self._drop_now(request, CaptchaError(
+                "DATADOME_IP_BANNED", "DataDome has banned this IP (t=bv): no captcha is shown and none can "
+                "lift it; send the request through another proxy", Reaction.DROP))
         if not self._offered(challenge):
             return self._unsupported(request, response, challenge)
         parked = self._park(request, challenge)
         if challenge.kind == "cloudflare_challenge":
-            gate = self._vetoed.get(id(request))
+            held = self._vetoed.get(id(request))
+            gate = held[1] if held is not None else None
             if gate is not None and gate.page is None:
                 gate.page = response.body  # some providers solve the page itself
         return parked
@@ -290,7 +320,12 @@ class CaptchaMiddleware:
         raise CaptchaDropped(reason, reason, request.url)
 
     async def spider_opened(self, spider: Any = None) -> None:
-        fleet = await self.control.open_fleet()
+        try:
+            fleet = await self.control.open_fleet()
+        except CaptchaConfigError as exc:
+            logger.critical("Captcha configuration error: %s. The crawl stops.", exc)
+            await _stop_at_open(spider)
+            return
         pool = self.pool
         pool.floor = self._cheapest
         self.control.pool = pool
@@ -331,9 +366,9 @@ class CaptchaMiddleware:
         return min(known, default=0.0)
 
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
-        gate = self._vetoed.pop(id(request), None)
-        if gate is not None:
-            if self.parked is not None and gate.passed is None:  # (decided: a copy went out already)
+        held = self._vetoed.pop(id(request), None)
+        if held is not None and held[0] is request:
+            if self.parked is not None and held[1].passed is None:  # (decided: a copy went out already)
                 self.parked.add(request)
             raise IgnoreRequest("parked until its captcha gate is passed")
 
@@ -392,38 +427,42 @@ class CaptchaMiddleware:
             for request in leading.tentative:
                 leading.waiting.append(request)
             leading.tentative.clear()
-        elif mode == PAGE:
+        elif mode == PAGE and leading.tentative:
+            # Each of them needs its own page's answer: the form it showed (fields such
+            # as where to go on) is its page's, so it fetches its page again and opens
+            # a gate of its own.
             tentative, leading.tentative = leading.tentative, []
             for request in tentative:
-                shown = leading.shown.pop(id(request), cid)
-                self._join_or_open(PAGE, key, leading.challenge, request, shown, moved=True)
+                leading.shown.pop(id(request), None)
+            self.stats.inc_value("captcha/gate/refetched", len(tentative))
+            self._reissue(tentative)
 
     def _demote(self, gate: Gate) -> None:
         """A gate held as the site's is only its page's: the rest of the host goes on."""
         self.book.demote(gate)
         self.journal.gate_scope(id(gate), PAGE)
         waiting, gate.waiting = gate.waiting, []
-        unsent = []
+        unsent, other_pages = [], []
         for request in waiting:
-            shown = gate.shown.get(id(request))
             if request is gate.first or page_of(request.url) == gate.url:
                 gate.waiting.append(request)
-            elif shown is None:
+            elif gate.shown.pop(id(request), None) is None:
                 unsent.append(request)  # held back unsent: it never met the challenge
             else:
-                gate.shown.pop(id(request), None)
-                self._join_or_open(PAGE, gate.key, gate.challenge, request, shown, moved=True)
-        for request in unsent:
-            self._vetoed.pop(id(request), None)
+                other_pages.append(request)  # its own page's challenge: fetched again, a gate of its own
         if unsent:
             self.stats.inc_value("captcha/gate/released_unsent", len(unsent))
-            self._reissue(unsent)
+        if other_pages:
+            self.stats.inc_value("captcha/gate/refetched", len(other_pages))
+        self._reissue(unsent + other_pages)
 
     def _loop_verdict(self, request: Request, challenge: Challenge) -> str:
         """Why meeting ``challenge`` again is a loop, or ''."""
         solves = int(request.meta.get(META_SOLVES, 0))
         fruitless = self._fruitless.get((gate_key(request), challenge_id(challenge)), 0)
-        if solves >= CHALLENGE_LOOP_SOLVES and fruitless:
+        # (Two passes in a row that cleared nothing: a site whose sessions are short
+        # clears some pages after each pass, and meeting the gate again is no loop then.)
+        if solves >= CHALLENGE_LOOP_SOLVES and fruitless >= 2:
             return (f"the challenge came back after {solves} solves for this request: something replays "
                     f"a stale challenge page (HTTPCACHE_ENABLED with a cache filled before, a caching "
                     f"proxy, a middleware that re-serves responses)")
@@ -451,11 +490,11 @@ class CaptchaMiddleware:
         self.stats.inc_value("captcha/gate/tentative")
         leading.tentative.append(request)
         leading.shown[id(request)] = cid
-        self._vetoed[id(request)] = leading
+        self._vetoed[id(request)] = (request, leading)
         return request
 
-    def _join_or_open(self, mode: str, key: Any, challenge: Challenge, request: Request, shown: ChallengeId,
-                      *, moved: bool = False) -> Request:
+    def _join_or_open(self, mode: str, key: Any, challenge: Challenge, request: Request,
+                      shown: ChallengeId) -> Request:
         slot = self.book.slot(mode, key, challenge, request)
         gate = self.book.get(slot)
         if gate is None:
@@ -471,17 +510,12 @@ class CaptchaMiddleware:
         else:
             self.stats.inc_value("captcha/gate/joined")
         gate.shown[id(request)] = shown
-        if moved:
-            gate.waiting.append(request)
-            if id(request) in self._vetoed:
-                self._vetoed[id(request)] = gate
-            return request
         return self._hold(request, gate)
 
     def _hold(self, request: Request, gate: Gate) -> Request:
         """Keep ``request`` on ``gate``, outside the scheduler and the downloader."""
         gate.waiting.append(request)
-        self._vetoed[id(request)] = gate
+        self._vetoed[id(request)] = (request, gate)
         return request
 
     async def _wait_direct(self, request: Request, gate: Gate) -> None:
@@ -525,6 +559,49 @@ class CaptchaMiddleware:
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _pass(self, gate: Gate) -> None:
+        fleet = self.control.fleet
+        # A session gate, or the first gate of a challenge whose reach is not known yet
+        # (another process may already know it is the site's, or be passing it).
+        shareable = gate.scope == SESSION or (
+            gate.scope == PAGE and self.book.scope(gate.key, gate.challenge).mode == UNKNOWN)
+        if shareable and fleet.shared:
+            await self._pass_with_the_fleet(gate, fleet)
+        else:
+            await self._pass_here(gate)
+
+    async def _pass_with_the_fleet(self, gate: Gate, fleet: Any) -> None:
+        """A session gate that another process of the fleet may have passed, or be passing,
+        for the same identity (host, proxy, user agent): use its clearance instead of paying."""
+        first = gate.first
+        identity = fleet.identity_key(str(gate.key[0]), proxy_of(first), user_agent_of(first))
+        if self._shared_clearances.pop(gate.key, None) == identity:
+            # The site shows the gate again to requests that carried the fleet's clearance.
+            await fleet.drop_clearance(identity)
+        wait = self.config.solve_timeout
+        clearance = await fleet.clearance_or_claim(identity, claim_ttl=wait + 60, wait=wait)
+        if clearance is not None:
+            jars = cookie_jars(self.crawler)
+            if jars is not None and clearance.cookies:
+                store_cookies(jars, first, clearance.cookies, first.url)
+            if clearance.user_agent:
+                self._user_agents[gate.key] = clearance.user_agent
+            self._shared_clearances[gate.key] = identity
+            self.stats.inc_value("captcha/fleet/clearance_used")
+            # Another process's pass, maybe stale by now: what comes back after it says
+            # nothing about the gate's reach, nor is it this process's wasted solve.
+            gate.borrowed = True
+            return
+        try:
+            cookies = await self._pass_here(gate)
+            if cookies:
+                await fleet.put_clearance(identity, cookies, self._user_agents.get(gate.key),
+                                          CLEARANCE_SHARED_FOR)
+                self.stats.inc_value("captcha/fleet/clearance_shared")
+        finally:
+            await fleet.release_gate(identity)
+
+    async def _pass_here(self, gate: Gate) -> tuple[SolutionCookie, ...]:
+        """Solve and hand the answer to the site; the session cookies the pass set."""
         for _ in range(EXPIRED_RESOLVES):
             challenge = await self._with_inputs(gate)
             solution = await self._solution(gate, challenge)
@@ -561,7 +638,7 @@ class CaptchaMiddleware:
             gate.released += 1
             self._crawl(submission.replace(callback=first.callback, errback=first.errback,
                                            cb_kwargs=first.cb_kwargs, meta=meta))
-            return
+            return ()
         page = gate.scope != SESSION
         if can_post(challenge):
             check = token_post(challenge, solution, first, follow_redirects=page)
@@ -591,6 +668,7 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/released")
             gate.released += 1
             self._reissue([first.replace(meta={**first.meta, META_DELIVER: ticket})], passed=gate)
+        return solution.cookies or set_cookies(response, challenge.page_url)
 
     async def _with_inputs(self, gate: Gate) -> Challenge:
         """The challenge with what the task needs fetched through the crawl itself
@@ -681,17 +759,15 @@ class CaptchaMiddleware:
 
     def _close_gate(self, gate: Gate, *, proceed: bool) -> None:
         self.book.close(gate)
-        for request in gate.all_waiting():
-            self._vetoed.pop(id(request), None)
         gate.decide(proceed)
 
     def _passed(self, gate: Gate) -> None:
         self._close_gate(gate, proceed=True)
-        if gate.scope != REQUEST:
+        if gate.scope != REQUEST and not gate.borrowed:
             # Until a page on this host comes back clean, this pass cleared nothing.
             fruitless = (gate.key, gate.cid)
             self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
-        if gate.scope == SESSION:
+        if gate.scope == SESSION and not gate.borrowed:
             self.book.scope(gate.key, gate.challenge).passed()
         released = gate.all_waiting()
         self.stats.inc_value("captcha/released", len(released))
@@ -711,7 +787,7 @@ class CaptchaMiddleware:
                 meta[META_RETRIES] = meta.get(META_RETRIES, 0) + 1
             if solved or passed is not None:
                 meta[META_SOLVES] = meta.get(META_SOLVES, 0) + 1
-            if passed is not None and (passed.scope == SESSION or evidence):
+            if passed is not None and not passed.borrowed and (passed.scope == SESSION or evidence):
                 meta[META_AFTER] = list(passed.cid)
             self._crawl(request.replace(dont_filter=True, meta=meta))
 

@@ -129,3 +129,17 @@ def store_cookies(jars: Any, request: Request, cookies: tuple[SolutionCookie, ..
 def cookie_jars(crawler: Any) -> Any:
     """Scrapy's cookie jars (CookiesMiddleware), or None when cookies are off."""
     return next((mw.jars for mw in crawler.engine.downloader.middleware.middlewares if hasattr(mw, "jars")), None)
+
+
+def set_cookies(response: Any, page_url: str) -> tuple[SolutionCookie, ...]:
+    """The cookies a response set (its Set-Cookie headers), as a solution's cookies:
+    what a session gate's pass gave, to share with the other processes of a fleet."""
+    from .service.protocol import parse_set_cookie
+
+    host = urlsplit(page_url).hostname
+    out = []
+    for raw in response.headers.getlist(b"Set-Cookie"):
+        cookie = parse_set_cookie(raw.decode("latin-1"))
+        if cookie is not None:
+            out.append(cookie if cookie.domain else SolutionCookie(cookie.name, cookie.value, host, cookie.path))
+    return tuple(out)

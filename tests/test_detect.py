@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import warnings
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scrapy_captcha import detect
-from scrapy_captcha.detect import KINDS, explain, has_markers
+from scrapy_captcha.detect import CHALLENGE_PAGE_SIZE, KINDS, explain, has_markers
+from scrapy_captcha.detect.fastfind import Haystack
+from scrapy_captcha.model import PARAM_NAMES
 
 PAGES = Path(__file__).parent / "pages"
 EXPECTED: dict = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
@@ -149,3 +155,166 @@ def test_every_encoding_scrapy_meets(encoding):
         body = html.replace("\u00e9\u00e8", "").encode(encoding)
     got = detect(body, url="https://e.com/", headers={"Content-Type": f"text/html; charset={encoding}"})
     assert [(c.sitekey, c.blocking) for c in got] == [(KEY, True)]
+
+
+# --------------------------------------------------------------------------- issue 10 / 11
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_blocking_only_is_the_blocking_subset(name):
+    """The middleware's question (blocking_only=True) gets exactly what a full detect() calls blocking."""
+    case = EXPECTED[name]
+    body = (PAGES / name).read_bytes()
+    full = detect(body, url=case["url"], status=case["status"], headers=case.get("headers"))
+    quick = detect(body, url=case["url"], status=case["status"], headers=case.get("headers"), blocking_only=True)
+    assert quick == [c for c in full if c.blocking]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_blocking_only_without_status_or_headers(name):
+    """The same on the page alone (status 200, no headers): the quick verdict rests on the page's markers."""
+    body = (PAGES / name).read_bytes()
+    url = EXPECTED[name]["url"]
+    assert detect(body, url=url, blocking_only=True) == [c for c in detect(body, url=url) if c.blocking]
+
+
+def test_a_large_2xx_page_is_content_unless_its_title_or_status_says_otherwise():
+    """The one assumption of the quick verdict: Cloudflare, DataDome and AWS WAF serve their pages small
+    or with their status/header, so a large page served 2xx without a challenge header or title is not
+    scanned for them. A full detect() still finds them; so does blocking_only with their status."""
+    challenge = (PAGES / "cloudflare_challenge_turnstile_options.html").read_text(encoding="utf-8")
+    padded = challenge.replace("<title>Just a moment...</title>", "<title>Tickets</title>").replace(
+        "<body>", "<body>" + "<p>Tickets for every event this season.</p>" * 2000)
+    assert len(padded.encode()) > CHALLENGE_PAGE_SIZE
+    url = "https://tickets.northwind.example/events/"
+    assert [c.kind for c in detect(padded, url=url) if c.blocking] == ["cloudflare_challenge"]
+    assert detect(padded.encode(), url=url, blocking_only=True) == []
+    for status, headers in ((403, None), (503, None), (200, {"cf-mitigated": "challenge"})):
+        got = detect(padded.encode(), url=url, status=status, headers=headers, blocking_only=True)
+        assert [c.kind for c in got] == ["cloudflare_challenge"]
+    small = challenge.replace("<title>Just a moment...</title>", "<title>Tickets</title>")
+    assert [c.kind for c in detect(small.encode(), url=url, blocking_only=True)] == ["cloudflare_challenge"]
+
+
+def test_no_element_is_truth_tested():
+    """lxml elements with no children are false: a form found must never fall back to another one.
+
+    The login form here is empty (its fields point at it with form=); another form on
+    the page has a v3 token input. Truth-testing the empty form used to pick that one.
+    """
+    body = (PAGES / "recaptcha_v3_empty_form_by_attribute.html").read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        (challenge,) = detect(body, url="https://shop.example/account/login")
+        for name, case in EXPECTED.items():
+            detect((PAGES / name).read_bytes(), url=case["url"], status=case["status"], headers=case.get("headers"))
+    assert challenge.response_fields == ("g-recaptcha-response",)
+    assert challenge.form is not None and challenge.form.action == "https://shop.example/account/login"
+    assert [n for n, _ in challenge.form.fields] == ["user", "pass"]
+
+
+def test_render_target_outside_any_marker_is_found_with_its_form():
+    (challenge,) = found("recaptcha_v2_render_target_without_marker.html")
+    assert challenge.form is not None and challenge.form.action.endswith("/members/join")
+
+
+def test_image_captcha_needs_no_word_captcha():
+    body = (PAGES / "image_captcha_no_captcha_word.html").read_bytes()
+    assert b"captcha" not in body.lower()
+    (challenge,) = found("image_captcha_no_captcha_word.html")
+    assert (challenge.kind, challenge.blocking, challenge.response_fields) == ("image", True, ("antwort",))
+    assert any("Zeichen" in e or "Sicherheitsabfrage" in e for e in challenge.evidence)
+
+
+@pytest.mark.parametrize("name", ["trap_product_images_search_box.html", "trap_sms_verification_code.html"])
+def test_pictures_beside_text_fields_are_not_image_captchas(name):
+    assert found(name) == []
+
+
+def test_datadome_captcha_url_is_built_from_dd_and_the_cookie():
+    case = EXPECTED["datadome_set_cookie.html"]
+    (challenge,) = found("datadome_set_cookie.html")
+    url = urlsplit(challenge.param("captcha_url"))
+    query = parse_qs(url.query)
+    assert (url.scheme, url.hostname, url.path) == ("https", "geo.captcha-delivery.com", "/captcha/")
+    assert query == {
+        "initialCid": ["AHrlqAAAAAMAz2Q7bL0pYxkAtq1wWg=="], "hash": ["A55FBF4311ED6F1BF9911EB71931D5"],
+        "cid": ["4fWq~Zb8Lk2Y1xHn0QpVtR3uS6dEa9gJ7cMi5oN_Kw"], "t": ["fe"], "referer": [case["url"]],
+        "s": ["43337"], "e": ["0f6a9c2d81e3b4a5c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e"],
+    }
+    assert list(query) == ["initialCid", "hash", "cid", "t", "referer", "s", "e"]  # the order c.js uses
+    assert challenge.param("t") == "fe" and challenge.param("cid") == "AHrlqAAAAAMAz2Q7bL0pYxkAtq1wWg=="
+
+
+def test_datadome_banned_is_reported_with_t_bv():
+    (challenge,) = found("datadome_banned.html")
+    assert challenge.param("t") == "bv"
+    assert any("banned" in e for e in challenge.evidence)
+
+
+@pytest.mark.parametrize("name, kind, params", [
+    ("geetest_v3_register_endpoint.html", "geetest",
+     {"version": "3", "register_url": "https://mall.example.cn/captcha/register?t=", "api_server": "apiv6.geetest.com"}),
+    ("geetest_v4_captcha_id_variable.html", "geetest", {"version": "4"}),
+    ("aws_waf_captcha_both_scripts.html", "aws_waf", {"iv": "CgAFUTJvSgAAAqHN", "challenge_script": re.compile(
+        r"^https://[\w.-]+\.token\.awswaf\.com/.+/challenge\.js$"), "captcha_script": re.compile(
+        r"^https://[\w.-]+\.captcha\.awswaf\.com/.+/captcha\.js$")}),
+    ("funcaptcha_surl_blob.html", "funcaptcha", {"api_subdomain": "crestline-api.arkoselabs.com",
+                                                 "data": '{"blob": "Xq7vP2mZ.r8YtK1dW3nLs0QbHj6uFe9GcA4xRiTo5Mw="}'}),
+    ("friendly_captcha_puzzle_endpoint.html", "friendly_captcha",
+     {"puzzle_endpoint": "https://eu-api.friendlycaptcha.eu/api/v1/puzzle"}),
+    ("cloudflare_challenge_turnstile_options.html", "cloudflare_challenge",
+     {"cType": "managed", "cRay": "8a1f2e3d4c5b6a79", "cZone": "tickets.northwind.example"}),
+    ("image_captcha_shop_search_field_name.html", "image",
+     {"image_url": "https://images.harbor-market.example/captcha/usvmgloq/Captcha_kwbyhwcsbp.jpg"}),
+])
+def test_every_parameter_the_task_needs(name, kind, params):
+    """Issue 11: what each provider's task takes, extracted from the page under the names in model.PARAM_NAMES."""
+    (challenge,) = found(name)
+    assert challenge.kind == kind
+    for key, want in params.items():
+        assert key in PARAM_NAMES
+        got = challenge.param(key)
+        assert (want.match(got) is not None) if isinstance(want, re.Pattern) else got == want, key
+
+
+def test_cloudflare_challenge_carries_its_turnstile_options():
+    (challenge,) = found("cloudflare_challenge_turnstile_options.html")
+    assert (challenge.sitekey, challenge.action, challenge.cdata) == ("0x4AAAAAAADnPIDROrmt1Wwj", "managed",
+                                                                        "8a1f2e3d4c5b6a79")
+    assert challenge.chl_page_data.startswith("3gAFo2l2")
+    assert challenge.blocking
+
+
+def test_geetest_v4_key_in_a_variable():
+    (challenge,) = found("geetest_v4_captcha_id_variable.html")
+    assert challenge.sitekey == "0f2e6d8c4b1a49e3a7c5d9b8e1f20a3c"
+
+
+def test_image_captcha_inline_picture_is_sent_as_is():
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+    html = (f'<html><head><title>Verify</title></head><body><form action="/check" method="post">'
+            f'<p>Type the characters you see in the picture</p><img src="data:image/png;base64,{png}">'
+            f'<input type="text" name="answer" placeholder="Characters shown"><button>OK</button></form></body></html>')
+    (challenge,) = detect(html, url="https://e.com/")
+    assert challenge.param("image_body") == png
+    assert challenge.param("image_url").startswith("data:image/png;base64,")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=9000), st.sampled_from([b"captcha", b"<form", b"x", b"ab", b"\x00\xff"]),
+       st.integers(min_value=0, max_value=9000), st.integers(min_value=0, max_value=9500))
+def test_fast_find_agrees_with_bytes_find(data, needle, start, end):
+    haystack = Haystack(data * 3)  # long enough to take the memmem path
+    blob = data * 3
+    assert haystack.find(needle, start) == blob.find(needle, start)
+    assert haystack.find(needle, start, end) == blob.find(needle, start, end)
+    assert haystack.find(needle) == blob.find(needle)
+
+
+def test_fast_find_on_a_large_page():
+    blob = (b"<div>" + b"x" * 5000) * 50 + b"captcha" + b"y" * 10_000
+    haystack = Haystack(blob)
+    for start in (0, 1, 4096, 250_000, blob.find(b"captcha") - 3, blob.find(b"captcha") + 1):
+        assert haystack.find(b"captcha", start) == blob.find(b"captcha", start)
+    assert haystack.find_all(b"<div>", 10) == [i * 5005 for i in range(10)]

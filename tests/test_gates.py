@@ -6,7 +6,7 @@ import pytest
 from scrapy import Request
 
 from scrapy_captcha import Challenge
-from scrapy_captcha.gates import MAX_PROBES, PAGE, SESSION, SESSION_EVIDENCE, UNKNOWN, Gate, GateBook, challenge_id, gate_key
+from scrapy_captcha.gates import AFTER_PASS_EVIDENCE, MAX_PROBES, PAGE, SESSION, SESSION_EVIDENCE, UNKNOWN, Gate, GateBook, challenge_id, gate_key
 
 KEY = "6LcSANDBOXdemoSiteKeyForScrapyCaptcha-01"
 
@@ -120,7 +120,8 @@ def test_a_wrong_session_guess_flips_back_and_needs_twice_the_evidence():
     scope = book.scope(gate.key, ch)
     assert scope.mode == SESSION
     scope.passed()
-    assert book.after_pass(gate.key, challenge_id(ch), True) is None  # one may be noise
+    for _ in range(AFTER_PASS_EVIDENCE - 1):
+        assert book.after_pass(gate.key, challenge_id(ch), True) is None  # a few may be noise
     assert book.after_pass(gate.key, challenge_id(ch), True).mode == PAGE
     assert scope.needed == 2 * SESSION_EVIDENCE
 
@@ -204,16 +205,17 @@ async def test_pages_with_their_own_captcha_are_solved_concurrently_and_hold_not
     assert sorted(record.pages) == sorted(paths) and record.errbacks == []
     stats = record.stats
     assert sandbox.state()["calls"]["createTask"] == 8 == stats["captcha/solved"]
-    # The gated pages requested first may look like a site-wide gate for a moment;
-    # the first probe comes back clean, and whatever was held back meanwhile goes out
-    # at once (how many depends on how long the probe took).
+    # The gated pages requested first may look like a site-wide gate for a moment; a
+    # probe comes back clean and the page gates go on side by side (whatever was held
+    # back meanwhile went out then, or when the gate passed: every page arrived above).
     assert stats.get("captcha/gate/probes", 0) <= MAX_PROBES  # (a probe may meet a gated page)
-    assert stats.get("captcha/held_back", 0) == stats.get("captcha/gate/released_unsent", 0)
-    assert stats.get("captcha/scope/session", 0) <= 1 and stats["captcha/scope/page"] == 1
+    assert stats.get("captcha/scope/session", 0) <= 1 and stats["captcha/scope/page"] >= 1
     # Concurrently: every task was created before the first one was asked for its result.
     log = [e["endpoint"] for e in sandbox.log()]
     assert log.index("getTaskResult") > max(i for i, e in enumerate(log) if e == "createTask")
-    assert sandbox.site_state()["page_gates"] == 8  # each page fetched once behind its gate
+    # Each gated page fetched behind its gate once, or twice when it first waited on
+    # another page's gate while nobody knew whose challenge it was.
+    assert 8 <= sandbox.site_state()["page_gates"] <= 16
 
 
 @pytest_twisted.ensureDeferred

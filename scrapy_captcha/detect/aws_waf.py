@@ -1,4 +1,10 @@
-"""AWS WAF CAPTCHA / challenge action (status 405, x-amzn-waf-action, window.gokuProps)."""
+"""AWS WAF CAPTCHA / challenge action (status 405, x-amzn-waf-action, window.gokuProps).
+
+What the providers' AwsWaf tasks take: the sitekey is ``gokuProps.key``, plus
+``iv`` and ``context`` from the same object, ``challenge_script`` (the
+``.../challenge.js`` URL on ``*.token.awswaf.com``) and ``captcha_script``
+(the ``.../captcha.js`` or ``jsapi.js`` URL on ``*.captcha.awswaf.com``).
+"""
 
 from __future__ import annotations
 
@@ -9,33 +15,50 @@ from .candidate import Candidate
 from .page import Page
 
 KINDS = ("aws_waf",)
-MARKERS = (b"gokuprops", b"awswaf")
-_GOKU = re.compile(r"window\.gokuProps\s*=\s*(\{.*?\})\s*;?", re.S)
+MARKERS = (b"awswaf", b"gokuprops")
+NEEDLES = (b"gokuprops",)
+#: Without it (as written: ``window.gokuProps``) or the x-amzn-waf-action header, find() finds nothing.
+REQUIRES = (b"gokuProps",)
+_GOKU = re.compile(r"gokuProps\s*=\s*(\{.*?\})\s*;?", re.S)
+_SCRIPT_URL = re.compile(r"""https://[\w.-]+\.awswaf\.com/[^'"\s<>]+?\.js\b""")
+
+
+def _props(page: Page) -> dict[str, str]:
+    for script in page.scripts:
+        match = _GOKU.search(script)
+        if not match:
+            continue
+        try:
+            value = json.loads(match.group(1))
+        except ValueError:
+            page.note("window.gokuProps is not JSON")
+            continue
+        if isinstance(value, dict):
+            return {k: str(v) for k, v in value.items() if k in ("key", "iv", "context")}
+    return {}
 
 
 def find(page: Page) -> list[Candidate]:
     action = page.headers.get("x-amzn-waf-action", "").lower()
-    props: dict[str, str] = {}
+    if action not in ("captcha", "challenge") and not any(needle in page.raw_hay for needle in REQUIRES):
+        return []
+    props = _props(page)
+    urls = [s for s in page.script_srcs if ".awswaf.com/" in s]
     for script in page.scripts:
-        match = _GOKU.search(script)
-        if match:
-            try:
-                value = json.loads(match.group(1))
-            except ValueError:
-                page.note("window.gokuProps is not JSON")
-                continue
-            if isinstance(value, dict):
-                props = {k: str(v) for k, v in value.items() if k in ("key", "iv", "context")}
-    scripts = [s for s in page.script_srcs if "awswaf.com" in s]
+        urls += [u for u in _SCRIPT_URL.findall(script.replace("\\/", "/")) if u not in urls]
     if not (action in ("captcha", "challenge") or props):
-        if scripts:
+        if urls:
             page.note("AWS WAF integration script on an ordinary page: not a challenge")
         return []
-    params = dict(props)
+    params = {k: v for k, v in props.items() if k in ("iv", "context")}
     if action:
         params["action"] = action
-    for src in scripts:
-        params.setdefault("challenge_script" if "challenge" in src else "captcha_script", src)
+    for url in urls:
+        name = url.rsplit("/", 1)[-1].split("?")[0]
+        if name == "challenge.js":
+            params.setdefault("challenge_script", url)
+        elif name in ("captcha.js", "jsapi.js"):
+            params.setdefault("captcha_script", url)
     return [Candidate(
         kind="aws_waf", sitekey=props.get("key"), params=params,
         evidence=[e for e, on in ((f"x-amzn-waf-action: {action}", action), ("window.gokuProps", props)) if on],

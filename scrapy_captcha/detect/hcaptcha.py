@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from .candidate import Candidate, classes, js_option, merge
+from .candidate import Candidate, js_option, merge, with_class
 from .page import Page
 
 KINDS = ("hcaptcha",)
@@ -52,9 +52,7 @@ def find(page: Page) -> list[Candidate]:
         return found
     enterprise, compat_off, _ = _script(page)
     fields = (FIELD,) if compat_off else (FIELD, "g-recaptcha-response")
-    for el in root.iter():
-        if not isinstance(el.tag, str) or not (el.tag == "h-captcha" or "h-captcha" in classes(el)):
-            continue
+    for el in with_class(root, "h-captcha", tags=("h-captcha",)):
         key = (el.get("data-sitekey") or el.get("site-key") or "").strip()
         if not SITEKEY.fullmatch(key):
             page.note(f"<{el.tag} class=h-captcha> rejected: sitekey {key[:60]!r} is not an hCaptcha key")

@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from .candidate import Candidate, classes, js_option, merge
+from .candidate import Candidate, classes, js_option, merge, with_class
 from .page import Page
 
 KINDS = ("recaptcha_v2", "recaptcha_v3")
 SITEKEY = re.compile(r"6L[0-9A-Za-z_-]{38}")
 MARKERS = (b"recaptcha",)
+#: A sitekey in page config may sit far from the word "recaptcha": every one is an island.
+KEY_PATTERN = re.compile(rb"6L[0-9A-Za-z_-]{38}")
 RESPONSE_FIELD = "g-recaptcha-response"
 HOSTS = ("www.google.com", "google.com", "www.recaptcha.net", "recaptcha.net")
 
@@ -27,13 +29,17 @@ _EXECUTE = re.compile(
 )
 _TARGET_ID = re.compile(r"""^\s*['"]#?(?P<id>[\w:.-]{1,100})['"]\s*$""")
 # 10: keys in page state / plugin config; quotes may be JSON-escaped inside a JS string.
-_CONFIG_KEY = re.compile(
+_CONFIG_NAME = re.compile(
     r"""['"]?(?:sitekey|siteKey|site_key|reCaptchaSiteKey|recaptchaSiteKey|recaptcha_site_key|"""
-    r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"](?P<key>6L[0-9A-Za-z_-]{38})['"]"""
+    r"""recaptchaKey|googleRecaptchaSiteKey|recaptcha_public_key)['"]?\s*[:=]\s*['"]$"""
 )
 _V3_CONFIG_HINTS = ("wpcf7_recaptcha", "recaptcha_v3", '"v3"', "'v3'", "recaptchaV3")
-# 13: the legacy v1 API (shut down by Google in 2018; still found in old pages)
-_LEGACY = re.compile(r"""(?:/recaptcha/api/challenge\?k=|Recaptcha\.create\(\s*['"])(?P<key>6L[0-9A-Za-z_-]{38})""")
+# 13: the legacy v1 API (shut down by Google in 2018; still found in old pages). The key is
+# the URL's k= parameter wherever it sits (``?hl=de&k=...``), or Recaptcha.create's first argument.
+_LEGACY = re.compile(r"""/recaptcha/api/(?:challenge|noscript)\?(?:[^'"\s<>]*?[?&;])?k=(?P<key>6L[0-9A-Za-z_-]{38})|"""
+                     r"""Recaptcha\.create\(\s*['"](?P<created>6L[0-9A-Za-z_-]{38})""")
+# 8: api.js?render=<key> named only inside a loader's JS string.
+_RENDER_URL = re.compile(r"""/recaptcha/(?P<api>api|enterprise)\.js\?[^'"\s<>]*?\brender=(?P<key>6L[0-9A-Za-z_-]{38})""")
 
 
 def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
@@ -49,6 +55,11 @@ def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
         render = (parse_qs(parts.query).get("render") or [""])[0]
         if SITEKEY.fullmatch(render):
             render_keys.add(render)  # a key in ?render= means v3 (or Enterprise score) for it
+    for script in page.scripts:
+        if "render=" in script:
+            for match in _RENDER_URL.finditer(script.replace("\\/", "/")):
+                render_keys.add(match.group("key"))
+                enterprise = enterprise or match.group("api") == "enterprise"
     return enterprise, domain, render_keys
 
 
@@ -63,13 +74,9 @@ def find(page: Page) -> list[Candidate]:
         return "recaptcha_v3" if key in render_keys else "recaptcha_v2"
 
     # 1-3, 6, 8, 11, 12: widget containers, bound buttons, hidden v3 inputs, AMP
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in with_class(root, "g-recaptcha", "ginput_recaptcha", tags=("amp-recaptcha-input",)):
         amp = el.tag == "amp-recaptcha-input"
         cls = classes(el)
-        if not (amp or cls & {"g-recaptcha", "ginput_recaptcha"}):
-            continue
         key = (el.get("data-sitekey") or "").strip()
         evidence = [f"<{el.tag} class={' '.join(sorted(cls)) or '-'}>"]
         if not SITEKEY.fullmatch(key):
@@ -121,26 +128,33 @@ def find(page: Page) -> list[Candidate]:
                     continue
                 key_text = match.group("key").strip().strip("'\"")
                 actions[key_text if SITEKEY.fullmatch(key_text) else None] = action
-        # 10: sitekeys only in JSON/JS config
-        text = script.replace('\\"', '"').replace("\\/", "/")
-        for match in _CONFIG_KEY.finditer(text):
-            key = match.group("key")
-            v3 = key in render_keys or any(h in text for h in _V3_CONFIG_HINTS)
+        # 10: sitekeys only in JSON/JS config (looked for around each key: config scripts can be huge)
+        hints = None
+        for match in SITEKEY.finditer(script):
+            before = script[max(0, match.start() - 80):match.start()].replace('\\"', '"')
+            if not _CONFIG_NAME.search(before):
+                continue
+            key = match.group()
+            near = script[max(0, match.start() - 600):match.end() + 600].replace('\\"', '"').replace("\\/", "/")
+            if hints is None:
+                hints = any(h in script.replace('\\"', '"') for h in _V3_CONFIG_HINTS)
             found.append(Candidate(
-                kind="recaptcha_v3" if v3 else "recaptcha_v2", sitekey=key,
-                action=js_option(text, "action"),
-                invisible=(js_option(text, "size") or "").lower() == "invisible",
+                kind="recaptcha_v3" if key in render_keys or hints else "recaptcha_v2", sitekey=key,
+                action=js_option(near, "action"),
+                invisible=(js_option(near, "size") or "").lower() == "invisible",
                 evidence=["sitekey in JS/JSON config"],
             ))
         # 13: legacy v1
-        for match in _LEGACY.finditer(script):
-            found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key"),
-                                   response_fields=("recaptcha_response_field",),
-                                   evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
+        if "/recaptcha/api/" in script or "Recaptcha.create" in script:
+            for match in _LEGACY.finditer(script):
+                found.append(Candidate(kind="recaptcha_v2", sitekey=match.group("key") or match.group("created"),
+                                       response_fields=("recaptcha_response_field",),
+                                       evidence=["legacy reCAPTCHA v1 call (shut down by Google in 2018)"]))
 
-    for src in page.script_srcs:
+    legacy_srcs = page.script_srcs + [i.get("src") or "" for i in root.iter("iframe")]
+    for src in legacy_srcs:
         in_src = _LEGACY.search(src)
-        if in_src:
+        if in_src and in_src.group("key"):
             found.append(Candidate(kind="recaptcha_v2", sitekey=in_src.group("key"),
                                    response_fields=("recaptcha_response_field",),
                                    evidence=["legacy reCAPTCHA v1 script (shut down by Google in 2018)"]))
@@ -192,7 +206,10 @@ _TOKEN_INPUT = re.compile(r"^(?:g-)?re?captcha[_-]?(?:response|token|v3)?$|captc
 def _token_input(page: Page, cand: Candidate) -> tuple[str, ...]:
     if cand.kind != "recaptcha_v3":
         return ()
-    form = page.form_of(cand.element) or (page.forms[0] if len(page.forms) == 1 else None)
+    # An element is never truth-tested: an empty <form> is false.
+    form = page.form_of(cand.element)
+    if form is None:
+        form = page.only_form
     forms = [form] if form is not None else page.forms
     for f in forms:
         for el in f.iter("input"):

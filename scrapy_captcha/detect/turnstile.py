@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from .candidate import Candidate, classes, js_option, merge
+from .candidate import Candidate, classes, js_option, merge, with_class
 from .page import Page
 
 KINDS = ("turnstile",)
@@ -24,12 +24,8 @@ def find(page: Page) -> list[Candidate]:
         return []
     compat = any("challenges.cloudflare.com/turnstile" in s and "compat=recaptcha" in s for s in page.script_srcs)
     found: list[Candidate] = []
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in with_class(root, "cf-turnstile", "g-recaptcha"):
         cls = classes(el)
-        if not cls & {"cf-turnstile", "g-recaptcha"}:
-            continue
         key = (el.get("data-sitekey") or "").strip()
         if not SITEKEY.fullmatch(key):
             if "cf-turnstile" in cls:
