@@ -7,15 +7,15 @@ PYTHON ?= python3
 # list from the internet on first use; the bundled snapshot keeps us offline.
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: demo test bench install browser clean
+.PHONY: demo test bench install browser redis clean
 
 demo: install browser
 	@bash scripts/demo.sh
 
-test: install browser
+test: install browser redis
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install redis
 	$(PY) benchmarks/run.py
 
 install: $(VENV)/.installed
@@ -28,6 +28,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 browser: install
 	@bash scripts/ensure-chromium.sh $(PY)
+
+redis:
+	@bash scripts/ensure-redis.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .sandbox

@@ -23,6 +23,10 @@ Phases, each measured from the sandbox's own log and counters:
    task every 1.5 s, staggered): seconds from the first ERROR_ZERO_BALANCE
    anywhere to every process paused; getBalance calls per minute over 12 s of
    pause (check interval 2 s); then a top-up: seconds to every process resumed.
+5. parked-request journal (in this process): what journaling a parked request
+   costs (park, then release, in bursts as the middleware parks them), beside
+   what scrapy-redis's own queue costs per request (push and pop), with the
+   same requests and the same Redis.
 
 Prints a table, then one JSON line.
 """
@@ -401,6 +405,119 @@ def run_mode(mode: str, count: int, service: str, site: str, redis_url: str) -> 
     return out
 
 
+JOURNAL_REQUESTS = 2000
+JOURNAL_BURST = 50
+
+
+async def journal_cost(redis_url: str, rounds: int = 3) -> dict[str, Any]:
+    """Microseconds and Redis calls per request, best of ``rounds`` after a warm-up: the journal
+    (park + release) beside scrapy-redis's queue (push + pop)."""
+    import scrapy
+
+    from scrapy_captcha.fleet import Fleet
+    from scrapy_captcha.fleet.parked import ParkedRequests
+
+    class Shop(scrapy.Spider):
+        name = "bench_journal"
+
+        def parse_item(self, response: Any, n: int) -> None:
+            pass
+
+    spider = Shop()
+    requests = [scrapy.Request(f"https://shop.example/item/{n}", callback=spider.parse_item, cb_kwargs={"n": n},
+                               meta={"cookiejar": n % 4, "captcha_retries": 0}) for n in range(JOURNAL_REQUESTS)]
+    fleet = await Fleet.connect(redis_url, api_key=KEY + "-journal", lease_ttl=10.0)
+    parked = ParkedRequests(fleet, "bench", spider, lambda request: None)
+    writes = [0]
+    write = fleet.write_parked
+
+    async def counted(*args: Any, **kw: Any) -> Any:
+        writes[0] += 1
+        return await write(*args, **kw)
+
+    fleet.write_parked = counted  # type: ignore[method-assign]
+
+    async def settled() -> None:
+        while parked._writer is not None and not parked._writer.done():
+            await asyncio.sleep(0)
+
+    async def one_round(batch: list[Any]) -> tuple[float, float, int]:
+        started = time.perf_counter()
+        for first in range(0, len(batch), JOURNAL_BURST):
+            for request in batch[first:first + JOURNAL_BURST]:
+                parked.add(request)
+            await asyncio.sleep(0)  # the rest of the crawl's loop turn
+        await settled()
+        parked_at = time.perf_counter()
+        stored = int(await fleet._client.memory_usage(fleet.keys.parked("bench", fleet.process_id), samples=0) or 0)
+        for first in range(0, len(batch), JOURNAL_BURST):
+            for request in batch[first:first + JOURNAL_BURST]:
+                parked.crawl(request.replace())
+            await asyncio.sleep(0)
+        await settled()
+        return parked_at - started, time.perf_counter() - parked_at, stored
+
+    out: dict[str, Any] = {}
+    try:
+        await one_round(requests[:200])  # warm-up: imports, script loading, connections
+        times = []
+        for _ in range(rounds):
+            writes[0] = 0
+            for request in requests:
+                request.meta.pop("_captcha_parked", None)
+            times.append(await one_round(requests))
+        out = {"journal_park_us": min(t[0] for t in times) / JOURNAL_REQUESTS * 1e6,
+               "journal_release_us": min(t[1] for t in times) / JOURNAL_REQUESTS * 1e6,
+               "journal_writes_per_1000": writes[0] * 1000 / (2 * JOURNAL_REQUESTS),
+               "journal_bytes": times[-1][2] / JOURNAL_REQUESTS}
+    finally:
+        await fleet.close()
+    try:
+        import redis as sync_redis
+        from scrapy_redis.queue import PriorityQueue
+    except ImportError:
+        return out
+    server = sync_redis.Redis.from_url(redis_url)
+    queue = PriorityQueue(server=server, spider=spider, key="bench-journal:%(spider)s:requests")
+    pushes, pops = [], []
+    try:
+        for request in requests[:200]:
+            queue.push(request)
+        while queue.pop() is not None:
+            pass
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for request in requests:
+                queue.push(request)
+            pushed_at = time.perf_counter()
+            while queue.pop() is not None:
+                pass
+            pushes.append(pushed_at - started)
+            pops.append(time.perf_counter() - pushed_at)
+    finally:
+        queue.clear()
+        server.close()
+    out.update(queue_push_us=min(pushes) / JOURNAL_REQUESTS * 1e6, queue_pop_us=min(pops) / JOURNAL_REQUESTS * 1e6)
+    return out
+
+
+def render_journal(cost: dict[str, Any]) -> str:
+    lines = [f"parked-request journal: {JOURNAL_REQUESTS} requests parked and released in bursts of "
+             f"{JOURNAL_BURST} per loop turn (Redis on loopback, best of 3)",
+             f"   {'':<46}{'per request':>14}{'Redis calls/1000':>18}",
+             f"   {'journal: park (seal + write)':<46}{cost['journal_park_us']:>11.0f} us"
+             f"{cost['journal_writes_per_1000']:>18.1f}",
+             f"   {'journal: release (remove)':<46}{cost['journal_release_us']:>11.0f} us"]
+    if "queue_push_us" in cost:
+        lines += [f"   {'scrapy-redis queue: push':<46}{cost['queue_push_us']:>11.0f} us{1000:>18.1f}",
+                  f"   {'scrapy-redis queue: pop':<46}{cost['queue_pop_us']:>11.0f} us{1000:>18.1f}"]
+        own = cost["journal_park_us"] + cost["journal_release_us"]
+        lines.append(f"   journal / queue (park+release vs push+pop): "
+                     f"{own / (cost['queue_push_us'] + cost['queue_pop_us']):.2f}x")
+    lines.append(f"   Redis memory per parked request: {cost['journal_bytes']:.0f} bytes (sealed)")
+    return "\n".join(lines)
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     names = {"one": "1 process", "many": "4, no fleet", "fleet": "4, fleet"}
     rows = [
@@ -411,6 +528,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         ("getBalance calls/min while paused", "balance_per_minute", "{:.1f}"),
         ("top-up -> all resumed", "to_all_resumed", "{:.2f}s"),
     ]
+    results = {mode: row for mode, row in results.items() if mode in names}
     lines = [f"fleet mode: 4 processes vs 1 on one sandbox account (task limit {LIMIT}, budget {BUDGET:g} = "
              f"{BUDGET / COST:.0f} solves, account check every {CHECK_INTERVAL:g} s)",
              f"   {'':<46}" + "".join(f"{names[m]:>14}" for m in results)]
@@ -439,6 +557,7 @@ def main() -> int:
     try:
         for mode, count, _ in MODES:
             results[mode] = run_mode(mode, count, service, site, redis_url)
+        results["journal"] = asyncio.run(journal_cost(redis_url))
     finally:
         redis_proc.terminate()
         redis_proc.wait()
@@ -447,6 +566,8 @@ def main() -> int:
             box.terminate()
             box.wait()
     print(render(results))
+    print()
+    print(render_journal(results["journal"]))
     print(json.dumps(results))
     return 0
 

@@ -1,6 +1,6 @@
 """`make bench`: every scenario side by side on loopback against the sandbox; prints tables.
 
-BENCH_ONLY=pending,gate,polling,scale,overhead,detect picks some.
+BENCH_ONLY=pending,gate,polling,scale,overhead,detect,browser,fleet picks some.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -124,6 +125,18 @@ def main() -> int:
             on, off = min(times["overhead_on"]), min(times["overhead_off"])
             print("5. overhead: 2,000 plain pages, best of 3")
             print(f"   middleware off {off:.2f}s, on {on:.2f}s: speed with it on = {off / on:.3f} of off")
+            print()
+        if wanted("fleet"):
+            print("8. fleet mode (Redis): 4 processes vs 1 on one sandbox account; the parked-request journal")
+            if not (shutil.which("redis-server") or os.access("/usr/bin/redis-server", os.X_OK)):
+                print("   skipped: no redis-server (scripts/ensure-redis.sh installs it)")
+            else:
+                from fleet import render, render_journal
+
+                results = run("fleet.py", service, site)
+                print(render(results))
+                print()
+                print(render_journal(results["journal"]))
             print()
         if wanted("browser"):
             control(service, "/_sandbox/reset", {"latency": 1.0, "balance": 100})

@@ -32,6 +32,7 @@ from .accounting import CURRENCY, Accounting
 from .crawl import CrawlControl, _stop_at_open, settings_or_stop
 from .addon import offline_suffix_list
 from .detect import detect, explain, has_markers
+from .fleet.parked import ParkedRequests
 from .gates import (
     PAGE,
     REQUEST,
@@ -130,6 +131,8 @@ class CaptchaMiddleware:
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
         self._fruitless: dict[tuple[Any, ChallengeId], int] = {}
         self.in_page = InPageSolves(self, self.accounting, self.control, config)
+        #: Fleet mode: parked requests journaled in Redis, so that a killed process loses none.
+        self.parked: ParkedRequests | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CaptchaMiddleware:
@@ -329,6 +332,7 @@ class CaptchaMiddleware:
         self.control.pending = lambda: len(self.book.gates)
         if fleet.shared:
             await pool.join_fleet(fleet)
+            self.parked = ParkedRequests.start(self.crawler, fleet)
         SOLVED_HOOKS.append(self._solved_elsewhere)
 
     def _solved_elsewhere(self, solver: Solver, challenge: Challenge, solution: Solution) -> None:
@@ -364,6 +368,8 @@ class CaptchaMiddleware:
     def request_scheduled(self, request: Request, spider: Any = None) -> None:
         held = self._vetoed.pop(id(request), None)
         if held is not None and held[0] is request:
+            if self.parked is not None and held[1].passed is None:  # (decided: a copy went out already)
+                self.parked.add(request)
             raise IgnoreRequest("parked until its captcha gate is passed")
 
     def spider_idle(self, spider: Any = None) -> None:
@@ -790,7 +796,10 @@ class CaptchaMiddleware:
 
     def _crawl(self, request: Request) -> None:
         try:
-            self.crawler.engine.crawl(request)
+            if self.parked is not None:
+                self.parked.crawl(request)  # and out of the journal
+            else:
+                self.crawler.engine.crawl(request)
         except RuntimeError:  # the spider has closed: nothing can take it any more
             self.stats.inc_value("captcha/abandoned")
             logger.warning("Could not re-issue %s: the spider has closed", request.url)

@@ -21,6 +21,8 @@ its leases within that time.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -129,10 +131,12 @@ class Fleet:
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        #: Awaited first when the fleet closes (while Redis is still in reach): last writes.
+        self._before_close: list[Callable[[], Awaitable[Any]]] = []
         self._scripts: dict[str, Any] = {} if client is None else {
             name: client.register_script(getattr(scripts, name.upper()))
             for name in ("beat", "reserve", "acquire", "release", "lower", "block", "lease", "resign", "leave",
-                         "pause")
+                         "pause", "parked_write", "parked_take")
         }
 
     # ------------------------------------------------------------ lifecycle
@@ -222,6 +226,14 @@ class Fleet:
 
     async def close(self) -> None:
         """Leave the fleet: slots, leases and membership go; the spending stays counted."""
+        if self.closed:
+            return
+        hooks, self._before_close = self._before_close, []
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("Captcha fleet: a closing hook failed")
         if self.closed:
             return
         self.closed = True
@@ -750,6 +762,70 @@ class Fleet:
 
         self.view.on_timing(fold)
         return lambda kind, last_miss, hit: self.publish_timing(provider, kind, last_miss, hit)
+
+    # ------------------------------------------------------- parked requests
+
+    async def write_parked(self, group: str, puts: dict[str, str], removes: Iterable[str]) -> list[str] | None:
+        """One write of this process's parked-request journal in ``group``: entries added
+        (id -> sealed request) and removed.
+
+        Returns the ids another process took over from this journal meanwhile (it
+        was taken for dead: cut off from Redis longer than a lease), or None when
+        Redis is away (nothing written).
+        """
+        keys = [self.keys.parked(group, self.process_id), self.keys.parked_index(group),
+                self.keys.parked_taken(group, self.process_id)]
+        args: list[Any] = [self.process_id, self._ttl_ms, len(puts)]
+        for entry, sealed in puts.items():
+            args += [entry, sealed]
+        args += list(removes)
+        reply = await self._redis(lambda: self._scripts["parked_write"](keys=keys, args=args))
+        return None if isinstance(reply, _Missing) else list(reply)
+
+    async def parked_elsewhere(self, group: str) -> tuple[list[str], int] | None:
+        """The other processes of ``group`` with parked requests: (the dead ones, entries the
+        live ones hold). None when Redis is away."""
+        index = self.keys.parked_index(group)
+        reply = await self._redis(lambda: self._pipeline(lambda p: (
+            p.time(), p.smembers(index), p.zrange(self.keys.members, 0, -1, withscores=True))))
+        if isinstance(reply, _Missing):
+            return None
+        (sec, usec), holders, members = reply
+        now = int(sec) * 1000 + int(usec) // 1000
+        alive = {who for who, expiry in members if expiry > now}
+        others = [who for who in holders if who != self.process_id]
+        dead = [who for who in others if who not in alive]
+        live = [who for who in others if who in alive]
+        if not live:
+            return dead, 0
+        sizes = await self._redis(lambda: self._pipeline(
+            lambda p: [p.hlen(self.keys.parked(group, who)) for who in live]))
+        if isinstance(sizes, _Missing):
+            return None
+        return dead, sum(int(n) for n in sizes)
+
+    async def take_parked(self, group: str, dead: list[str]) -> list[tuple[str, str]] | None:
+        """Move the journals of ``dead`` processes (those whose lease has expired: checked
+        again, atomically) into this process's own; their entries, exactly once across
+        the fleet. None when Redis is away."""
+        keys = [self.keys.members, self.keys.parked_index(group), self.keys.parked(group, self.process_id)]
+        for who in dead:
+            keys += [self.keys.parked(group, who), self.keys.parked_taken(group, who)]
+        reply = await self._redis(lambda: self._scripts["parked_take"](
+            keys=keys, args=[self.process_id, self._ttl_ms, *dead]))
+        if isinstance(reply, _Missing):
+            return None
+        return [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
+
+    def before_close(self, hook: Callable[[], Awaitable[Any]]) -> None:
+        """``await hook()`` when the fleet closes, before it leaves (Redis still in reach)."""
+        self._before_close.append(hook)
+
+    def derive_key(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose`` that only holders of the account's API key can compute
+        (the namespace stands in when there is no key)."""
+        material = self._secret.reveal() if self._secret is not None and self._secret.reveal() else self.keys.base
+        return hmac.new(material.encode(), b"scrapy-captcha/" + purpose.encode(), hashlib.sha256).digest()
 
     # ---------------------------------------------------------------- misc
 

@@ -90,6 +90,18 @@ class Keys:
     def clearance(self, identity: str) -> str:
         return f"{self.base}:clearance:{safe_part(identity, 'identity key')}"
 
+    def parked_index(self, group: str) -> str:
+        """SET of the process ids of ``group`` whose parked-request journal is not empty."""
+        return f"{self.base}:parked-index:{safe_part(group, 'parked group')}"
+
+    def parked(self, group: str, process_id: str) -> str:
+        """HASH entry id -> sealed request: the requests a process holds parked."""
+        return f"{self.base}:parked:{safe_part(group, 'parked group')}:{safe_part(process_id, 'process id')}"
+
+    def parked_taken(self, group: str, process_id: str) -> str:
+        """SET of entry ids another process took over from ``process_id``'s journal."""
+        return f"{self.base}:parked-taken:{safe_part(group, 'parked group')}:{safe_part(process_id, 'process id')}"
+
 
 def gate_lease(identity: str) -> str:
     return "gate:" + safe_part(identity, "identity key")

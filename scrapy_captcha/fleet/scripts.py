@@ -242,3 +242,69 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], cjson.encode({e = 'pause', p = ARGV[1], r = text, o = ARGV[5]}))
 return {1, tostring(rec.v)}
 """
+
+# ------------------------------------------------------------ parked requests
+# Each process journals the requests it holds parked (a HASH entry id -> sealed
+# request), and names itself in the group's index SET while its journal is not
+# empty. A survivor moves a dead process's journal into its own in one step, so
+# exactly one process re-queues each entry; the ids it moved go into the dead
+# process's "taken" SET, which tells that process, should it come back (it was
+# cut off, not dead), not to re-issue them itself.
+
+# KEYS: my journal, the group's index, my taken SET
+# ARGV: pid, ttl_ms, n puts, then n (id, sealed) pairs, then ids to remove
+# -> the ids another process took from this journal since the last write
+PARKED_WRITE = """
+local pid, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local taken, gone = {}, {}
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  taken = redis.call('SMEMBERS', KEYS[3])
+  redis.call('DEL', KEYS[3])
+  for _, id in ipairs(taken) do gone[id] = true end
+end
+-- (An entry another process took is not written back: a write made whole after an outage would.)
+for i = 0, n - 1 do
+  local id = ARGV[4 + 2 * i]
+  if not gone[id] then redis.call('HSET', KEYS[1], id, ARGV[5 + 2 * i]) end
+end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if redis.call('HLEN', KEYS[1]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('SADD', KEYS[2], pid)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  redis.call('SREM', KEYS[2], pid)
+end
+return taken
+"""
+
+# KEYS: members, the group's index, my journal, then per candidate: its journal, its taken SET
+# ARGV: pid, ttl_ms, then the candidates' process ids
+# -> flat list id, sealed, id, sealed... of every entry moved into my journal
+# A candidate is taken only if its lease has expired (and this process's has not).
+PARKED_TAKE = _PRELUDE + """
+local pid, ttl = ARGV[1], tonumber(ARGV[2])
+local out = {}
+if not alive(pid) then return out end
+for j = 3, #ARGV do
+  local who, journal, taken = ARGV[j], KEYS[2 + 2 * (j - 2)], KEYS[3 + 2 * (j - 2)]
+  if who ~= pid and not alive(who) then
+    local entries = redis.call('HGETALL', journal)
+    for i = 1, #entries, 2 do
+      redis.call('HSET', KEYS[3], entries[i], entries[i + 1])
+      redis.call('SADD', taken, entries[i])
+      out[#out + 1] = entries[i]
+      out[#out + 1] = entries[i + 1]
+    end
+    if #entries > 0 then redis.call('PEXPIRE', taken, ttl) end
+    redis.call('DEL', journal)
+    redis.call('SREM', KEYS[2], who)
+  end
+end
+if #out > 0 then
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('SADD', KEYS[2], pid)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return out
+"""
