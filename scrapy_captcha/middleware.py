@@ -380,9 +380,14 @@ class CaptchaMiddleware:
         for gate in self.book:
             self.journal.gate_closed(id(gate), "abandoned", dropped=len(gate.all_waiting()))
         parked = sum(len(g.all_waiting()) for g in self.book)
-        if parked:
-            logger.warning("%d requests were still waiting for a captcha when the spider closed", parked)
-            self.stats.inc_value("captcha/abandoned", parked)
+        journaled = self.parked.held if self.parked is not None else 0
+        if journaled:
+            logger.info("%d parked requests stay journaled in the fleet: another process of the crawl will "
+                        "send them", journaled)
+        if parked - journaled > 0:
+            logger.warning("%d requests were still waiting for a captcha when the spider closed",
+                           parked - journaled)
+            self.stats.inc_value("captcha/abandoned", parked - journaled)
         for task in list(self._tasks):
             task.cancel()
         if self._solved_elsewhere in SOLVED_HOOKS:
@@ -559,6 +564,8 @@ class CaptchaMiddleware:
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _pass(self, gate: Gate) -> None:
+        if not await self.control.wait_unpaused():
+            raise _Closing()
         fleet = self.control.fleet
         # A session gate, or the first gate of a challenge whose reach is not known yet
         # (another process may already know it is the site's, or be passing it).
