@@ -53,6 +53,8 @@ class GcTimer:
 
     def __init__(self):
         self.longest = {0: 0.0, 1: 0.0, 2: 0.0}
+        #: Seconds spent in any collection so far (to tell GC pauses from other stalls).
+        self.spent = 0.0
         self.count = {0: 0, 1: 0, 2: 0}
         self.total = {0: 0.0, 1: 0.0, 2: 0.0}
         self.on = False
@@ -64,6 +66,7 @@ class GcTimer:
             self._t0 = time.perf_counter()
         elif self.on:
             gen, took = info["generation"], time.perf_counter() - self._t0
+            self.spent += took
             self.count[gen] += 1
             self.total[gen] += took
             self.longest[gen] = max(self.longest[gen], took)
@@ -81,6 +84,8 @@ class Probe:
         self.rss_at_peak = self.idle_rss
         self.max_lag = 0.0
         self.lags: list[float] = []
+        #: The same lags less the collections that ran within them.
+        self.lags_without_gc: list[float] = []
         self.censused = False
         self.tracked_idle = 0
         self.tracked_at_peak = (0, 0)
@@ -93,12 +98,15 @@ class Probe:
                    if type(m).__name__ == "CaptchaMiddleware"), None)
         # Wake to wake, so a stall during the probe's own work is not hidden.
         last = time.perf_counter()
+        gc_last = self.gc.spent
         while True:
             await asyncio.sleep(0.05)
             now = time.perf_counter()
             lag = now - last - 0.05
             last = now
             self.lags.append(lag)
+            self.lags_without_gc.append(max(0.0, lag - (self.gc.spent - gc_last)))
+            gc_last = self.gc.spent
             self.max_lag = max(self.max_lag, lag)
             pending = len(mw.book.gates) if mw else 0
             if pending >= self.peak_pending:
@@ -106,6 +114,8 @@ class Probe:
                     # Counted once, near the peak; the count's own stall is not lag.
                     self.censused = True
                     self.tracked_at_peak = (len(gc.get_objects()) - self.tracked_idle, pending)
+                    if os.environ.get("BENCH_FREEZE"):  # experiments only
+                        gc.freeze()
                     if os.environ.get("BENCH_CENSUS"):
                         growth = self.census() - self.base_census
                         print("census", sum(growth.values()), growth.most_common(45), file=sys.stderr, flush=True)
@@ -149,11 +159,48 @@ class Probe:
         self.task.cancel()
 
 
+def _report_slow_callbacks(threshold: float = 0.05) -> None:
+    """BENCH_SLOW=1: print callbacks that held the loop longer than ``threshold`` (GC excluded)."""
+    import asyncio.events
+    import collections
+
+    slow = collections.Counter()
+    gc_spent = [0.0]
+    t0 = [0.0]
+
+    def gc_cb(phase, info):
+        if phase == "start":
+            t0[0] = time.perf_counter()
+        else:
+            gc_spent[0] += time.perf_counter() - t0[0]
+
+    gc.callbacks.append(gc_cb)
+    original = asyncio.events.Handle._run
+
+    def timed(self):
+        start, gc_before = time.perf_counter(), gc_spent[0]
+        try:
+            return original(self)
+        finally:
+            took = time.perf_counter() - start - (gc_spent[0] - gc_before)
+            if took > threshold:
+                cb = getattr(self._callback, "__qualname__", repr(self._callback))
+                task = getattr(self._callback, "__self__", None)
+                coro = getattr(task, "get_coro", lambda: None)()
+                where = coro.cr_frame.f_code.co_qualname if coro is not None and coro.cr_frame else ""
+                slow[f"{cb} {where}"] += 1
+                print(f"slow {took * 1000:.0f} ms {cb} {where}", file=sys.stderr, flush=True)
+
+    asyncio.events.Handle._run = timed
+
+
 def main() -> None:
     scenario, service, site = sys.argv[1:4]
+    if os.environ.get("BENCH_SLOW"):
+        _report_slow_callbacks()
     if os.environ.get("BENCH_GC_THRESHOLD"):  # experiments only
         gc.set_threshold(*map(int, os.environ["BENCH_GC_THRESHOLD"].split(",")))
-    settings = {"LOG_LEVEL": "ERROR", "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
+    settings = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"), "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
                 "ROBOTSTXT_OBEY": False, "CAPTCHA_PROVIDER": "sandbox", "CAPTCHA_API_URL": service,
                 "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
     own_gates = False
@@ -194,6 +241,8 @@ def main() -> None:
         "gc_total": probe.gc.total, "tracked_at_peak": probe.tracked_at_peak,
         "lag_p99": sorted(probe.lags)[int(len(probe.lags) * 0.99)] if probe.lags else 0.0,
         "lags_over_100ms": sum(lag > 0.1 for lag in probe.lags), "samples": len(probe.lags),
+        "lag_p99_without_gc": sorted(probe.lags_without_gc)[int(len(probe.lags_without_gc) * 0.99)]
+        if probe.lags_without_gc else 0.0,
     }), flush=True)
 
 

@@ -175,7 +175,8 @@ class Scope:
     #: sent before it say nothing.
     epoch: float = float("-inf")
     #: Other URLs (sent after the epoch) that showed it, and clean responses.
-    challenged: set[str] = field(default_factory=set)
+    #: (None until the first: a crawl with a cookiejar per request has a scope per request.)
+    challenged: set[str] | None = None
     clean: int = 0
     #: After a pass: re-issued requests that showed it again / came back clean.
     rechallenged: int = 0
@@ -186,7 +187,7 @@ class Scope:
 
     def reset_window(self, now: float) -> None:
         self.epoch = now
-        self.challenged.clear()
+        self.challenged = None
         self.clean = 0
 
     def passed(self) -> None:
@@ -317,10 +318,12 @@ class GateBook:
             if shown is None:
                 scope.clean += 1
             elif shown == cid and all(g.url != page for g in self._pages.get((key, cid), ())):
+                if scope.challenged is None:
+                    scope.challenged = set()
                 scope.challenged.add(page)
             else:
                 continue
-            if scope.clean == 0 and len(scope.challenged) >= scope.needed:
+            if scope.clean == 0 and scope.challenged is not None and len(scope.challenged) >= scope.needed:
                 scope.mode = SESSION
                 scope.why = f"{len(scope.challenged)} other URLs showed it and none came back clean"
                 changed.append((scope, cid))

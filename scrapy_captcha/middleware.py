@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import dataclasses
 import json
 import logging
 import secrets
+import sys
 from typing import Any, Awaitable
 
 from scrapy import Request, signals
@@ -76,6 +78,8 @@ from .submission import (
 
 logger = logging.getLogger(__name__)
 
+#: Sessions whose user agent is remembered (a cookiejar per request would keep one each).
+MAX_REMEMBERED = 10_000
 #: Seconds a session clearance is shared with the fleet (the site may end it sooner:
 #: a request that meets the gate again withdraws it).
 CLEARANCE_SHARED_FOR = 1800.0
@@ -122,6 +126,7 @@ class CaptchaMiddleware:
             level <= logging.DEBUG and logger.isEnabledFor(logging.DEBUG)
         #: Pages behind page gates, waiting to be handed to their requests.
         self._deliveries: dict[str, Response] = {}
+        self._context = contextvars.copy_context()
         #: The last cost a solve had (the reserve for solves of unknown price).
         self._last_cost = 0.0
         #: gate key -> identity of the fleet's clearance this process used for it.
@@ -129,7 +134,7 @@ class CaptchaMiddleware:
         #: gate key -> the user agent its clearance is bound to.
         self._user_agents: dict[Any, str] = {}
         #: (key, cid) -> passes since the last clean page on that key (see CHALLENGE_LOOP_GATES).
-        self._fruitless: dict[tuple[Any, ChallengeId], int] = {}
+        self._fruitless: dict[Any, dict[ChallengeId, int]] = {}
         self.in_page = InPageSolves(self, self.accounting, self.control, config)
         #: Fleet mode: parked requests journaled in Redis, so that a killed process loses none.
         self.parked: ParkedRequests | None = None
@@ -246,8 +251,7 @@ class CaptchaMiddleware:
         if self._fruitless and challenge is None:
             # Passes on this host served a page: whatever comes back now is no loop.
             key = gate_key(request)
-            for stale in [k for k in self._fruitless if k[0] == key]:
-                del self._fruitless[stale]
+            self._fruitless.pop(key, None)
         if challenge is None:
             if challenges:
                 self.stats.inc_value("captcha/incidental")
@@ -442,6 +446,11 @@ class CaptchaMiddleware:
             self.stats.inc_value("captcha/gate/refetched", len(tentative))
             self._reissue(tentative)
 
+    def _count_fruitless(self, gate: Gate) -> None:
+        """One more pass (or paid answer) of ``gate``'s challenge before a clean page on its host."""
+        counts = self._fruitless.setdefault(gate.key, {})
+        counts[gate.cid] = counts.get(gate.cid, 0) + 1
+
     def _demote(self, gate: Gate) -> None:
         """A gate held as the site's is only its page's: the rest of the host goes on."""
         self.book.demote(gate)
@@ -464,7 +473,7 @@ class CaptchaMiddleware:
     def _loop_verdict(self, request: Request, challenge: Challenge) -> str:
         """Why meeting ``challenge`` again is a loop, or ''."""
         solves = int(request.meta.get(META_SOLVES, 0))
-        fruitless = self._fruitless.get((gate_key(request), challenge_id(challenge)), 0)
+        fruitless = self._fruitless.get(gate_key(request), {}).get(challenge_id(challenge), 0)
         # (Two passes in a row that cleared nothing: a site whose sessions are short
         # clears some pages after each pass, and meeting the gate again is no loop then.)
         if solves >= CHALLENGE_LOOP_SOLVES and fruitless >= 2:
@@ -510,12 +519,20 @@ class CaptchaMiddleware:
             self.book.open(slot, gate)
             self.journal.gate_opened(id(gate), str(key[0]), mode, kind=challenge.kind)
             self.stats.inc_value(f"captcha/gate/{mode}")
-            task = asyncio.ensure_future(self._run_gate(gate))
+            task = self._start(self._run_gate(gate))
             self._tasks.add(task)
         else:
             self.stats.inc_value("captcha/gate/joined")
         gate.shown[id(request)] = shown
         return self._hold(request, gate)
+
+    def _start(self, coro: Any) -> asyncio.Task[Any]:
+        """A gate's task: one shared context for all of them (Python 3.11+), not a copy
+        of the context per pending solve (thousands may wait at once)."""
+        loop = asyncio.get_running_loop()
+        if sys.version_info >= (3, 11):
+            return loop.create_task(coro, context=self._context)
+        return loop.create_task(coro)
 
     def _hold(self, request: Request, gate: Gate) -> Request:
         """Keep ``request`` on ``gate``, outside the scheduler and the downloader."""
@@ -635,6 +652,8 @@ class CaptchaMiddleware:
         if solution.user_agent and (solution.cookies or gate.scope == SESSION):
             # The clearance is bound to the browser that earned it.
             self._user_agents[gate.key] = solution.user_agent
+            if len(self._user_agents) > MAX_REMEMBERED:
+                del self._user_agents[next(iter(self._user_agents))]  # the oldest session
         if gate.scope == REQUEST:
             # The spider asked to get through this form: the submission, with the
             # token, is the follow-up request and its response goes to the callback.
@@ -775,8 +794,7 @@ class CaptchaMiddleware:
         self._close_gate(gate, proceed=True)
         if gate.scope != REQUEST and not gate.borrowed:
             # Until a page on this host comes back clean, this pass cleared nothing.
-            fruitless = (gate.key, gate.cid)
-            self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
+            self._count_fruitless(gate)
         if gate.scope == SESSION and not gate.borrowed:
             self.book.scope(gate.key, gate.challenge).passed()
         released = gate.all_waiting()
@@ -815,8 +833,7 @@ class CaptchaMiddleware:
         self._close_gate(gate, proceed=False)
         if exc.code == TOKEN_REJECTED:
             # A paid solve that cleared nothing, like a pass that cleared nothing.
-            fruitless = (gate.key, gate.cid)
-            self._fruitless[fruitless] = self._fruitless.get(fruitless, 0) + 1
+            self._count_fruitless(gate)
         met, others = gate.split(exc)
         dropped = self._fail(met, exc, reaction, solved=gate.solutions > 0)
         self.journal.gate_closed(id(gate), exc.code, released=len(met) - dropped + len(others), dropped=dropped)
