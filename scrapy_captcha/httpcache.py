@@ -1,12 +1,14 @@
 """Scrapy's HTTP cache, minus challenge pages.
 
-Scrapy's ``HttpCacheMiddleware`` stores whatever the site answered. A stored
+Scrapy's ``HttpCacheMiddleware`` stores whatever the site answered (and the
+request's headers, a proxy's credentials among them). A stored
 challenge page is served again to the request sent after the gate was passed,
 which then meets the challenge again and pays for another solve, forever. This
 subclass never stores a challenge page and never serves one from the cache (a
 cache filled before the add-on was enabled may hold some), so the request goes
 to the site and the real page, once the gate is passed, is what gets cached.
-The add-on puts it in place of Scrapy's own (same priority, same settings).
+Nor does it write a proxy's credentials into the cache files. The add-on puts
+it in place of Scrapy's own (same priority, same settings).
 """
 
 from __future__ import annotations
@@ -43,4 +45,10 @@ class HttpCacheMiddleware(ScrapyHttpCacheMiddleware):
         if is_challenge(response):
             self.stats.inc_value("captcha/httpcache/challenge_not_stored")
             return
+        if b"Proxy-Authorization" in request.headers:
+            # The cache files keep the request's headers: not the proxy's credentials.
+            # (The cache key is the request's fingerprint: method, URL and body.)
+            headers = request.headers.copy()
+            del headers[b"Proxy-Authorization"]
+            request = request.replace(headers=headers)
         super()._cache_response(response, request)

@@ -817,7 +817,7 @@ class CaptchaMiddleware:
                 meta[META_SOLVES] = meta.get(META_SOLVES, 0) + 1
             if passed is not None and not passed.borrowed and (passed.scope == SESSION or evidence):
                 meta[META_AFTER] = list(passed.cid)
-            self._crawl(request.replace(dont_filter=True, meta=meta))
+            self._crawl(_as_sent_again(request, meta))
 
     def _crawl(self, request: Request) -> None:
         try:
@@ -887,6 +887,21 @@ class CaptchaMiddleware:
     def _hand_back_all(self) -> None:
         for gate in self.book:
             self._hand_back(gate)
+
+
+def _as_sent_again(request: Request, meta: dict[str, Any]) -> Request:
+    """A copy of ``request`` to send again, holding no proxy credential Scrapy derives anew.
+
+    HttpProxyMiddleware sets an environment proxy (and its credentials, as a header) on
+    every request it sends; a copy that went through it once carries them, and may be
+    written to a JOBDIR queue. Without them, the middleware sets them again.
+    """
+    headers = request.headers.copy()
+    if meta.pop("_scheme_proxy", None):
+        meta.pop("proxy", None)
+        meta.pop("_auth_proxy", None)
+        headers.pop(b"Proxy-Authorization", None)
+    return request.replace(dont_filter=True, meta=meta, headers=headers)
 
 
 def crawl_solver(crawler: Any) -> CaptchaMiddleware:
