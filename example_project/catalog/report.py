@@ -29,7 +29,8 @@ class CrawlReport:
             f"requests dropped:     {sum(v for k, v in stats.items() if k.startswith('captcha/dropped/'))}",
             f"service calls:        createTask={stats.get('captcha/api_calls/create', 0)} "
             f"getTaskResult={stats.get('captcha/api_calls/poll', 0)}",
-            f"captcha cost:         {stats.get('captcha/cost', 0.0):.4f}",
+            f"captcha cost:         {stats.get('captcha/cost', 0.0):.4f} USD"
+            + (" (estimates included)" if stats.get("captcha/cost/estimated") else ""),
             f"time solving:         {stats.get('captcha/solve_time/total', 0.0):.1f}s",
             f"crawl time:           {stats.get('elapsed_time_seconds', 0.0):.1f}s",
             "",

@@ -5,7 +5,8 @@
   the callback receives the page behind it. Its clearance cookie then serves
   a plain-HTTP request (CAPTCHA_BROWSER_COOKIES).
 - Pages whose widget sits in an ordinary form are solved because the spider
-  asks: PageMethod(solve_page, solver=...).
+  asks: PageMethod(solve_page, solver=crawl_solver(crawler)) (the crawl's own
+  providers, budget and stats: every solve counts).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import os
 from typing import Any, AsyncIterator
 
 import scrapy
-from scrapy import signals
 from scrapy_playwright.page import PageMethod
 
-from scrapy_captcha import Solver
+from scrapy_captcha import crawl_solver
 from scrapy_captcha.browser import add_init_script, solve_page
 from scrapy_captcha.sandbox.browser_pages import chromium_launch_options, route_offline
-from scrapy_captcha.settings import CaptchaSettings
 
 from .catalog import SANDBOX_SITE
 
@@ -64,10 +63,7 @@ class BrowserCatalogSpider(scrapy.Spider):
         self.start_url = (start_url or os.environ.get("SANDBOX_SITE_URL") or SANDBOX_SITE).rstrip("/")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        config = CaptchaSettings.from_settings(self.settings)
-        provider = config.providers[0]
-        solver = self.solver = Solver(provider, api_key=config.api_key.reveal(), api_url=config.api_urls.get(provider))
-        self.crawler.signals.connect(self.close_solver, signal=signals.spider_closed)
+        solver = crawl_solver(self.crawler)
         yield scrapy.Request(f"{self.start_url}/browser/cf", callback=self.parse_protected, meta={
             "playwright": True,
             "playwright_page_init_callback": "scrapy_captcha.sandbox.browser_pages.offline_page_init",
@@ -99,5 +95,4 @@ class BrowserCatalogSpider(scrapy.Spider):
         yield {"page": name, "result": methods[-1].result, "url": response.url,
                "widgets": [f"{r.kind} -> {', '.join(r.fields) or r.callback}" for r in solved]}
 
-    async def close_solver(self, spider: Any = None, reason: str = "") -> None:
-        await self.solver.close()
+
