@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Callable
+from collections.abc import Callable
 
 #: A match this close is found faster by ``bytes.find`` than by a foreign call.
 _NEAR = 2048

@@ -18,7 +18,8 @@ import html
 import json
 import re
 import threading
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree

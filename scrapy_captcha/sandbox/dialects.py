@@ -15,9 +15,10 @@ Pure data and pure functions: :func:`validate` turns a createTask body into a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # -- sources (cited per entry) -------------------------------------------------------
@@ -730,7 +731,7 @@ def _check_fields(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) ->
     return None
 
 
-def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> ProxySpec | None | Refusal:
+def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> ProxySpec | Refusal | None:
     has_fields = any(task.get(name) not in (None, "", 0) for name in ("proxyAddress", "proxyPort", "proxyType"))
     has_string = task.get("proxy") not in (None, "")
     if schema.proxy == "none":
