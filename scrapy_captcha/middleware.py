@@ -588,7 +588,7 @@ class CaptchaMiddleware:
             self._passed(gate)
         finally:
             # (Here rather than a done callback: one object less per pending gate.)
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
 
     async def _pass(self, gate: Gate) -> None:
         if not await self.control.wait_unpaused():

@@ -171,9 +171,9 @@ class ProviderPool:
                            solver.provider, challenge.kind, exc.code, following)
         if self.stats is not None:
             self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
-        following = next((s.provider for s in solvers[i + 1:]), None)
-        if self.journal is not None and following is not None:
-            self.journal.failover(solver.provider, following, exc.code)
+        taking_over = next((s.provider for s in solvers[i + 1:]), None)
+        if self.journal is not None and taking_over is not None:
+            self.journal.failover(solver.provider, taking_over, exc.code)
 
     # --------------------------------------------------------------- fleet
 

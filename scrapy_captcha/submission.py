@@ -87,7 +87,7 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
     for key in IDENTITY_META:
         if key in request.meta:
             meta[key] = request.meta[key]
-    headers = {"Referer": challenge.page_url}
+    headers: dict[str, str | bytes] = {"Referer": challenge.page_url}
     if solution.user_agent:
         headers["User-Agent"] = solution.user_agent
     auth = request.headers.get(b"Proxy-Authorization")

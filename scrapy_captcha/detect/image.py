@@ -125,7 +125,9 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
     if page.hay.find(b"<img", before, end) == -1:
         return None  # no picture: nothing to read (and no parse needed to say so)
     root = page.parse_island(before, end, "form")
-    form = None if root is None else next(root.iter("form"), None)
+    if root is None:
+        return None
+    form = next(root.iter("form"), None)
     if form is None:
         return None
     fields = _answer_fields(form)
@@ -180,9 +182,9 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
         score += 2
         strong = True
         evidence.append(f"the form says {said.group()!r}")
-    elif _WEAK_WORDS.search(words):
+    elif weak := _WEAK_WORDS.search(words):
         score += 1
-        evidence.append(f"the form says {_WEAK_WORDS.search(words).group()!r}")
+        evidence.append(f"the form says {weak.group()!r}")
     if _ACTION.search(form.get("action") or ""):
         score += 1
         evidence.append(f"the form posts to {form.get('action')!r}")

@@ -509,10 +509,11 @@ class Fleet:
 
     async def _set_pause(self, provider: str, paused: bool, *, code: str | None = None, reason: str = "") -> None:
         safe_part(provider, "provider name")
-        record = {"paused": int(paused), "code": code, "reason": self._scrub(reason)[:500], "origin": self.process_id}
+        reason = self._scrub(reason)[:500]
+        record = {"paused": int(paused), "code": code, "reason": reason, "origin": self.process_id}
         known = self.view.versions.get(provider, 0.0)
         self.view.versions[provider] = math.inf  # until written: what is read meanwhile is older
-        self.view.set_state(ProviderState(provider, paused, code, record["reason"], self.process_id), notify=False)
+        self.view.set_state(ProviderState(provider, paused, code, reason, self.process_id), notify=False)
         self._unsent_pauses[provider] = (record, known)
         await self._redis(lambda: self._write_pause(provider, record, None))
 

@@ -235,7 +235,8 @@ def _cf_page(ray: str) -> str:
 
 
 def _stand_in(name: str) -> str:
-    return resources.files(__package__).joinpath("vendor", name).read_text()
+    # (One name per joinpath: Python 3.10's Traversable takes no more.)
+    return resources.files(__package__).joinpath("vendor").joinpath(name).read_text()
 
 
 def add_routes(app: web.Application, state: Any) -> None:

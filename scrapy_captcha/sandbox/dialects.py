@@ -760,7 +760,7 @@ def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> 
     if dialect.strict and (not isinstance(port, int) or isinstance(port, bool)):
         return Refusal("proxy_missing" if port in (None, "") else "invalid", "proxyPort must be an integer")
     try:
-        port_number = int(port)
+        port_number = int(port)  # type: ignore[arg-type]  # None: the TypeError below
     except (TypeError, ValueError):
         return Refusal("invalid", "proxyPort must be an integer")
     if ptype not in PROXY_TYPES or not 0 < port_number < 65536:

@@ -106,8 +106,8 @@ class Preset:
         Kept for code that predates :attr:`shapes`; new code reads ``shapes``.
         """
         return MappingProxyType({
-            v: (s.proxyless or s.proxied) for v, s in self.shapes.items()
-            if v in LEGACY_VARIANTS and (s.proxyless or s.proxied)
+            v: name for v, s in self.shapes.items()
+            if v in LEGACY_VARIANTS and (name := s.proxyless or s.proxied)
         })
 
     def offers(self, variant: str) -> bool:
