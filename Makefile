@@ -7,13 +7,18 @@ PYTHON ?= python3
 # list from the internet on first use; the bundled snapshot keeps us offline.
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: demo test bench install browser redis clean
+.PHONY: demo test lint bench install browser redis clean
 
 demo: install browser
 	@bash scripts/demo.sh
 
-test: install browser redis
+test: install browser redis lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Configured in pyproject.toml ([tool.ruff], [tool.mypy]).
+lint: install
+	$(VENV)/bin/ruff check scrapy_captcha tests benchmarks example_project scripts
+	$(VENV)/bin/mypy scrapy_captcha
 
 bench: install redis
 	$(PY) benchmarks/run.py

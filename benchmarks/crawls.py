@@ -18,9 +18,9 @@ import time
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import scrapy  # noqa: E402
-from scrapy import signals  # noqa: E402
-from scrapy.crawler import CrawlerProcess  # noqa: E402
+import scrapy
+from scrapy import signals
+from scrapy.crawler import CrawlerProcess
 
 
 def rss_mb() -> float:
@@ -200,7 +200,8 @@ def main() -> None:
         _report_slow_callbacks()
     if os.environ.get("BENCH_GC_THRESHOLD"):  # experiments only
         gc.set_threshold(*map(int, os.environ["BENCH_GC_THRESHOLD"].split(",")))
-    settings = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"), "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
+    settings = {"LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"), "TELNETCONSOLE_ENABLED": False,
+                "REMOTE_CONTROL_ENABLED": False,
                 "ROBOTSTXT_OBEY": False, "CAPTCHA_PROVIDER": "sandbox", "CAPTCHA_API_URL": service,
                 "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
     own_gates = False

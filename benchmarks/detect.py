@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lxml.html
 
@@ -109,13 +110,15 @@ def main() -> None:
         full, blocking, parsed = side_by_side([runner(case), runner(case, blocking_only=True), parse(case)], 50)
         pages[name] = {"bytes": len(case["body"]), "detect_ms": full * 1e3, "blocking_only_ms": blocking * 1e3,
                        "lxml_ms": parsed * 1e3}
-        print(f"   {label + ' (' + name[:20] + '…)':<44}{full * 1e3:>10.3f}{blocking * 1e3:>15.3f}{parsed * 1e3:>12.3f}")
+        print(f"   {label + ' (' + name[:20] + '…)':<44}"
+              f"{full * 1e3:>10.3f}{blocking * 1e3:>15.3f}{parsed * 1e3:>12.3f}")
 
     hostile = hostile_page(10 * 1024 * 1024)
     ours_h, parse_h = side_by_side([lambda: detect(hostile, url="https://e.com/", status=403),
                                     lambda: lxml.html.document_fromstring(hostile)], 3)
     found = detect(hostile, url="https://e.com/", status=403)
-    print(f"\n3. hostile page ({len(hostile) / 1e6:.1f} MB): detect() {ours_h * 1e3:.1f} ms, lxml {parse_h * 1e3:.1f} ms; "
+    print(f"\n3. hostile page ({len(hostile) / 1e6:.1f} MB): detect() {ours_h * 1e3:.1f} ms, "
+          f"lxml {parse_h * 1e3:.1f} ms; "
           f"found {[(c.kind, c.sitekey == KEY) for c in found] or 'nothing (widget past the parse cap)'}")
     print(json.dumps({
         "realworld_nothing": {"pages": len(rows), "bytes": total, "detect_mb_s": total / ours_total / 1e6,

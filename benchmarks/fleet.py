@@ -199,7 +199,8 @@ async def worker(mode: str, index: int, service: str, site: str, redis_url: str)
         finally:
             controls.release(slot, ok)
             if budget is not None:
-                await controls.settle(COST, solution.cost if ok and solution.cost is not None else (0.0 if not ok else COST))
+                await controls.settle(
+                    COST, solution.cost if ok and solution.cost is not None else (0.0 if not ok else COST))
         return True
 
     spent_before = 0.0
@@ -263,7 +264,7 @@ async def worker(mode: str, index: int, service: str, site: str, redis_url: str)
             emit(phase=phase, event="paused", error_at=error_at, paused_at=controls.paused_at)
             checks = [0]
 
-            async def check() -> tuple[bool, str]:
+            async def check(checks: list[int] = checks) -> tuple[bool, str]:
                 checks[0] += 1
                 try:
                     balance = await solver.balance()

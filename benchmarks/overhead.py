@@ -150,7 +150,8 @@ def main() -> None:
         server.terminate()
         server.wait()
     print(f"overhead: {COUNT:,} pages per crawl on loopback, best of {ROUNDS}, add-on on vs off")
-    print(f"   {'':<11} {'':<44} {'wall off':>9} {'wall on':>8} {'speed':>6}   {'CPU off':>8} {'CPU on':>7} {'speed':>6}")
+    print(f"   {'':<11} {'':<44} {'wall off':>9} {'wall on':>8} {'speed':>6}"
+          f"   {'CPU off':>8} {'CPU on':>7} {'speed':>6}")
     summary = {}
     for name, file in PAGES.items():
         on = min(r["seconds"] for r in results[name]["on"])

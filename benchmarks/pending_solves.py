@@ -16,8 +16,8 @@ import time
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import scrapy  # noqa: E402
-from scrapy.crawler import CrawlerProcess  # noqa: E402
+import scrapy
+from scrapy.crawler import CrawlerProcess
 
 sys.path.insert(0, os.path.dirname(__file__))
 

@@ -61,8 +61,8 @@ def main() -> int:
                     rows[scenario] = run("pending_solves.py", scenario, service, site, env={"ORDER": order})
                 base, base_total = rows["none"]["last_plain"], rows["none"]["total"]
                 where = "requested first" if order == "first" else "spread among the plain ones"
-                print(f"1{'ab'[order == 'mixed']}. per-page gates on one host: 8 pages with their own captcha ({where}) "
-                      "among 400 plain pages, no cookiejar, CONCURRENT_REQUESTS=8, 15 s solves")
+                print(f"1{'ab'[order == 'mixed']}. per-page gates on one host: 8 pages with their own captcha "
+                      f"({where}) among 400 plain pages, no cookiejar, CONCURRENT_REQUESTS=8, 15 s solves")
                 print(f"   {'':<30}{'last plain page':>16}{'vs none':>9}{'total':>9}{'gated items':>13}")
                 for key, name in (("none", "no captchas"), ("plugin", "scrapy-captcha"),
                                   ("naive", "await in process_response")):

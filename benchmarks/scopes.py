@@ -19,8 +19,8 @@ import time
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import scrapy  # noqa: E402
-from scrapy.crawler import CrawlerProcess  # noqa: E402
+import scrapy
+from scrapy.crawler import CrawlerProcess
 
 
 class Shape(scrapy.Spider):

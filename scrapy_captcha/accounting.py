@@ -12,8 +12,8 @@ from typing import Any
 from scrapy import Request
 
 from . import signals as captcha_signals
-from .meta import META_RETRIES
 from .journal import Journal
+from .meta import META_RETRIES
 from .model import CaptchaError, Challenge, Reaction, Solution
 from .service.prices import estimate_usd
 from .service.protocol import variant

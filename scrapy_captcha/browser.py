@@ -147,7 +147,7 @@ INIT_SCRIPT = r"""
     } catch (e) {}
   }
 })();
-"""
+"""  # noqa: E501 (JavaScript, one statement a line)
 
 # Shared by the scan and the injection (each runs in the widget's frame): where each
 # widget's state, fields and callback are, from the vendors' live state and the DOM.
@@ -335,7 +335,7 @@ _LIB = r"""
     }
     return {fields: []};
   }
-"""
+"""  # noqa: E501 (JavaScript, one statement a line)
 
 # Runs in each frame: every widget, with how it can be answered.
 _SCAN = "() => {" + _LIB + r"""
@@ -431,7 +431,7 @@ _SCAN = "() => {" + _LIB + r"""
   }
   return found;
 }
-"""
+"""  # noqa: E501 (JavaScript, one statement a line)
 
 # Runs in the widget's frame: the token into the widget's own fields, then its callback, once.
 _INJECT = "([ref, token]) => {" + _LIB + r"""
@@ -466,7 +466,8 @@ _VENDOR_FRAME = re.compile(
     r"|^https?://challenges\.cloudflare\.com/cdn-cgi/challenge-platform/"
 )
 # Turnstile's widget iframe: .../turnstile/if/ov2/av0/rcv<n>/[0/]<widget id>/<sitekey>/...
-_TURNSTILE_FRAME = re.compile(r"/turnstile/if/ov\d+/av\d+/rcv\d*/(?:\d+/)?([0-9a-z]+)/(0x[0-9A-Za-z_-]+|[123]x0[0-9A-Za-z_-]+)/")
+_TURNSTILE_FRAME = re.compile(r"/turnstile/if/ov\d+/av\d+/rcv\d*/(?:\d+/)?([0-9a-z]+)/"
+                              r"(0x[0-9A-Za-z_-]+|[123]x0[0-9A-Za-z_-]+)/")
 
 
 @dataclass
@@ -566,7 +567,7 @@ async def _scan(page: Any) -> list[_Found]:
     frames = [f for f in page.frames if not _VENDOR_FRAME.match(f.url)]
     scanned = await asyncio.gather(*(_scan_frame(frame) for frame in frames))
     found: list[_Found] = []
-    for frame, widgets in zip(frames, scanned):
+    for frame, widgets in zip(frames, scanned, strict=True):
         for widget in widgets:
             kind = _KIND.get(widget.get("vendor", ""), "unknown")
             if widget.get("v3"):
@@ -635,7 +636,7 @@ async def solve_page(page: Any, solver: Solver, *, settle: float = 0.0) -> list[
     todo = [item for item in found if not item.result.reason]
     outcomes = await asyncio.gather(*(one(item) for item in todo), return_exceptions=True)
     first_error: BaseException | None = None
-    for item, outcome in zip(todo, outcomes):
+    for item, outcome in zip(todo, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             item.result.reason = str(outcome)
             first_error = first_error or outcome

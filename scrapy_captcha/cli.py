@@ -17,19 +17,20 @@ import os
 # the bundled snapshot is used and no command here goes to the internet.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import base64  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import posixpath  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
+import argparse
+import asyncio
+import base64
+import dataclasses
+import json
+import logging
+import posixpath
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import aiohttp
@@ -91,7 +92,7 @@ def _sandbox(args: argparse.Namespace) -> int:
             info["proxy_url"] = box.proxy_url  # never with credentials
         line = json.dumps(info)
         if args.ready_file:
-            Path(args.ready_file).write_text(line + "\n")
+            Path(args.ready_file).write_text(line + "\n")  # noqa: ASYNC240 (one line, once, at start)
         print(line, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -200,7 +201,7 @@ async def _load(args: argparse.Namespace, session: aiohttp.ClientSession | None)
         if not _is_url(args.url):
             raise CliError(f"--url must be the http(s) address the page was saved from, got {args.url!r}")
         return Page(body, args.url, args.status, None, True, source)
-    return Page(body, Path(source).resolve().as_uri(), args.status, None, False, source)
+    return Page(body, Path(source).resolve().as_uri(), args.status, None, False, source)  # noqa: ASYNC240 (a CLI)
 
 
 def _relative(url: str, page: Page) -> str:
@@ -505,7 +506,7 @@ def _cost(solution: Solution, provider: str, challenge: Challenge, identity: Ide
         return {"cost": solution.cost, "unit": unit, "estimate": False}
     try:
         name = protocol.task_name(get_preset(provider), challenge, identity)
-    except Exception:  # noqa: BLE001 - only the price lookup depends on it
+    except Exception:  # only the price lookup depends on it
         name = challenge.kind
     found = prices.price(provider, name) or prices.price(provider, challenge.kind)
     if found is None:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from . import signals
+from . import report, signals
 from .accounting import CURRENCY
-from . import report
 from .fleet import Fleet
 from .journal import Journal
 from .model import CaptchaConfigError, CaptchaError, Reaction
@@ -26,9 +26,8 @@ from .status import StatusLine
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from .settings import CaptchaSettings
-
     from .providers import ProviderPool
+    from .settings import CaptchaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +73,8 @@ class CrawlControl:
         self.closing = False
         self._resumed: asyncio.Future[bool] | None = None
         self._watch: asyncio.Task[None] | None = None
+        # The engine's close on a pause timeout, held: the loop keeps only a weak reference to a task.
+        self._closing_engine: asyncio.Future[Any] | None = None
         #: Called before the spider closes on a pause timeout, so parked requests
         #: go back to the scheduler (and to JOBDIR) first.
         self.before_close: list[Callable[[], None]] = []
@@ -228,7 +229,7 @@ class CrawlControl:
         if engine is not None:
             # Not awaited here: closing sends spider_closed, which stops this watch task.
             if hasattr(engine, "close_spider_async"):
-                asyncio.ensure_future(engine.close_spider_async(reason=reason))
+                self._closing_engine = asyncio.ensure_future(engine.close_spider_async(reason=reason))
             elif self.crawler.spider is not None:  # Scrapy < 2.14
                 engine.close_spider(self.crawler.spider, reason)
 

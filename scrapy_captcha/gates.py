@@ -33,8 +33,9 @@ This module holds state and decisions only: no Scrapy engine calls.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request
@@ -299,7 +300,9 @@ class GateBook:
 
     # ----------------------------------------------------------- evidence
 
-    def evidence(self, key: GateKey, url: str, shown: ChallengeId | None, sent: float) -> list[tuple[Scope, ChallengeId]]:
+    def evidence(
+        self, key: GateKey, url: str, shown: ChallengeId | None, sent: float
+    ) -> list[tuple[Scope, ChallengeId]]:
         """A response under ``key`` to a request sent at ``sent``: the scopes whose mode it changed."""
         changed = []
         page = page_of(url)

@@ -21,7 +21,8 @@ import json
 import logging
 import secrets
 import sys
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
@@ -31,8 +32,8 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
 from .accounting import CURRENCY, Accounting
-from .crawl import CrawlControl, _stop_at_open, settings_or_stop
 from .addon import offline_suffix_list
+from .crawl import CrawlControl, _stop_at_open, settings_or_stop
 from .detect import detect, explain, has_markers
 from .fleet.parked import ParkedRequests
 from .gates import (
@@ -47,6 +48,7 @@ from .gates import (
     gate_key,
     page_of,
 )
+from .identity import identity_for, proxy_of, user_agent_of
 from .in_page import BROWSER_KINDS, InPageSolves
 from .meta import (
     META_AFTER,
@@ -58,14 +60,22 @@ from .meta import (
     META_SOLVES,
     META_SWITCH,
 )
-from .model import CaptchaConfigError, CaptchaDropped, CaptchaError, Challenge, Identity, Reaction, Solution, SolutionCookie
-from .providers import ProviderPool
+from .model import (
+    CaptchaConfigError,
+    CaptchaDropped,
+    CaptchaError,
+    Challenge,
+    Identity,
+    Reaction,
+    Solution,
+    SolutionCookie,
+)
+from .providers import ProviderPool, _spawn
 from .service import protocol
-from .service.presets import providers_offering
 from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, SOLVE_TIMEOUT, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
+from .service.presets import providers_offering
 from .settings import CaptchaSettings
 from .solver import SOLVED_HOOKS, Solver
-from .identity import identity_for, proxy_of, user_agent_of
 from .submission import (
     can_post,
     cookie_jars,
@@ -353,7 +363,7 @@ class CaptchaMiddleware:
         self.stats.inc_value("captcha/solved/outside_the_middleware")
         cost = self.accounting.record_solved(None, challenge, solution, solver.provider)
         if cost:
-            asyncio.ensure_future(self.control.fleet.settle(0.0, cost))
+            _spawn(self.control.fleet.settle(0.0, cost))
 
     async def solve(self, challenge: Challenge, identity: Identity | None = None) -> Solution:
         """Solve ``challenge`` as the crawl does: its providers, budget and bookkeeping
@@ -578,7 +588,7 @@ class CaptchaMiddleware:
             self._passed(gate)
         finally:
             # (Here rather than a done callback: one object less per pending gate.)
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
 
     async def _pass(self, gate: Gate) -> None:
         if not await self.control.wait_unpaused():

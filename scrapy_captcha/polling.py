@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 #: A probe is made while the bracket is wider than ``interval / PROBE_RATIO``.
 #: Five concurrent cold tasks learn the ready time to interval/5: no probe then,
@@ -112,7 +113,7 @@ class PollPlanner:
                 width > 2 * SAFETY * self.interval and k.anchored >= REPROBE_EVERY and not k.probes):
             # The middle of the widest stretch of the bracket no probe under way covers.
             points = sorted([floor, hi] + [p for p in k.probes if floor < p < hi])
-            gap, start = max((b - a, a) for a, b in zip(points, points[1:]))
+            gap, start = max((b - a, a) for a, b in pairwise(points))
             if gap > 2 * SAFETY * self.interval:
                 probe = start + gap / 2
                 k.probes.append(probe)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .model import CaptchaError, Challenge, Identity, Reaction, Solution
 from .service.errors import rule_for
@@ -170,9 +171,9 @@ class ProviderPool:
                            solver.provider, challenge.kind, exc.code, following)
         if self.stats is not None:
             self.stats.inc_value(f"captcha/failover/{solver.provider}/{exc.code}")
-        following = next((s.provider for s in solvers[i + 1:]), None)
-        if self.journal is not None and following is not None:
-            self.journal.failover(solver.provider, following, exc.code)
+        taking_over = next((s.provider for s in solvers[i + 1:]), None)
+        if self.journal is not None and taking_over is not None:
+            self.journal.failover(solver.provider, taking_over, exc.code)
 
     # --------------------------------------------------------------- fleet
 

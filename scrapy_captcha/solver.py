@@ -10,7 +10,8 @@ import asyncio
 import dataclasses
 import os
 import random
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from .model import CaptchaError, Challenge, Identity, Reaction, Secret, ServiceError, Solution
 from .poller import Poller
@@ -289,6 +290,8 @@ class TaskLimiter:
         self._streak = 0
         self._queued = 0
         self._changed: asyncio.Condition | None = None
+        # Wake-ups under way, held: the loop keeps only a weak reference to a task.
+        self._waking: set[asyncio.Future[None]] = set()
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
@@ -310,7 +313,7 @@ class TaskLimiter:
     def release(self) -> None:
         self.open -= 1
         if self._changed is not None:
-            asyncio.ensure_future(self._wake())
+            self._wake_soon()
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -329,7 +332,12 @@ class TaskLimiter:
         if self._streak >= self.recover_after:
             self._streak = 0
             self.limit += 1
-            asyncio.ensure_future(self._wake())
+            self._wake_soon()
+
+    def _wake_soon(self) -> None:
+        task = asyncio.ensure_future(self._wake())
+        self._waking.add(task)
+        task.add_done_callback(self._waking.discard)
 
     async def _wake(self) -> None:
         async with self._condition():

@@ -10,7 +10,8 @@ Quiet until the crawl has met a captcha.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .accounting import CURRENCY
 

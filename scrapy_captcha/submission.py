@@ -77,9 +77,8 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
         raise CaptchaError(NO_SUBMIT_PATH, "the challenge is in no form the token could be posted with",
                            Reaction.DROP)
     if not same_origin(challenge.page_url, form.action):
-        raise CaptchaError(CROSS_ORIGIN_SUBMIT,
-                           f"the form posts to {urlsplit(form.action).netloc}, not {urlsplit(challenge.page_url).netloc}",
-                           Reaction.DROP)
+        raise CaptchaError(CROSS_ORIGIN_SUBMIT, f"the form posts to {urlsplit(form.action).netloc}, "
+                           f"not {urlsplit(challenge.page_url).netloc}", Reaction.DROP)
     names = {name for name, _ in answer}
     formdata = [(k, v) for k, v in form.fields if k not in names] + answer
     meta: dict[str, object] = dict(_POST_META)
@@ -88,7 +87,7 @@ def token_post(challenge: Challenge, solution: Solution, request: Request, *, fo
     for key in IDENTITY_META:
         if key in request.meta:
             meta[key] = request.meta[key]
-    headers = {"Referer": challenge.page_url}
+    headers: dict[str, str | bytes] = {"Referer": challenge.page_url}
     if solution.user_agent:
         headers["User-Agent"] = solution.user_agent
     auth = request.headers.get(b"Proxy-Authorization")

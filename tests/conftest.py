@@ -9,21 +9,22 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # Scrapy's cookie middleware would fetch the public suffix list online on first
 # use; its bundled snapshot keeps every test on loopback. Set before Scrapy loads.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import pytest  # noqa: E402
+import pytest
 
 
 class SandboxProcess:
     """The real `scrapy-captcha sandbox` command in a subprocess, and its control endpoints."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None):
-        self._errors = tempfile.TemporaryFile(mode="w+")
+        self._errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (as long as the sandbox runs)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scrapy_captcha.cli", "sandbox", "--service-port", "0",
              "--site-port", "0", *args],
@@ -106,13 +107,12 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = open(self.workdir / "redis.log", "ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.workdir / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.workdir), "--daemonize", "no"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable
+from typing import Any
 
 import scrapy
 from scrapy import signals
@@ -23,7 +24,7 @@ class CatalogSpider(scrapy.Spider):
     name = "test_catalog"
     custom_settings: dict[str, Any] = {}
 
-    def __init__(self, start_url: str, record: "CrawlRecord", **kwargs: Any):
+    def __init__(self, start_url: str, record: CrawlRecord, **kwargs: Any):
         super().__init__(**kwargs)
         self.start_url = start_url
         self.record = record

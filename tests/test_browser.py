@@ -13,8 +13,9 @@ import asyncio
 import json
 import os
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -88,7 +89,8 @@ async def response_of(page, result) -> str | None:
             result.sitekey)
     api = {"recaptcha_v2": "grecaptcha", "hcaptcha": "hcaptcha", "turnstile": "turnstile"}[result.kind]
     return await frame.evaluate(
-        "([api, id]) => { const g = window[api]; const o = (g && g.enterprise && g.enterprise.getResponse) ? g.enterprise : g;"
+        "([api, id]) => { const g = window[api];"
+        " const o = (g && g.enterprise && g.enterprise.getResponse) ? g.enterprise : g;"
         " return o.getResponse(api === 'grecaptcha' ? Number(id) : id); }", [api, result.widget_id])
 
 
@@ -319,7 +321,8 @@ async def test_stand_ins_keep_widget_state_where_the_real_scripts_do(sandbox):
         await rendered(page, 3)
         mixed = await page.evaluate(
             "() => ({hc: document.querySelectorAll('iframe[data-hcaptcha-widget-id]').length,"
-            " hcAreas: Array.from(document.querySelectorAll('.h-captcha textarea')).map(t => t.id.split('-').slice(0, 3).join('-')),"
+            " hcAreas: Array.from(document.querySelectorAll('.h-captcha textarea'))"
+            ".map(t => t.id.split('-').slice(0, 3).join('-')),"
             " tsFramesInDom: document.querySelectorAll('.cf-turnstile iframe').length,"
             " tsInput: document.querySelector('.cf-turnstile input').id.replace(/-[0-9a-z]{5}_/, '-X_'),"
             " recorded: window.__scrapyCaptcha.widgets.map(w => w.vendor)})")
@@ -395,7 +398,7 @@ async def test_real_world_pages_solve_page_finds_what_detect_finds(sandbox, init
     request = urllib.request.Request(sandbox.site_url + "/_sandbox/browser/keys", method="POST",
                                      data=json.dumps({"sitekeys": keys}).encode(),
                                      headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).close()
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: ASYNC210 (set-up, before the browser starts)
 
     async def one(browser, solver, case: dict[str, Any]) -> list[str]:
         name = case["file"]

@@ -40,7 +40,7 @@ def test_page(name):
     expected = EXPECTED[name]["challenges"]
     got = found(name)
     assert len(got) == len(expected)
-    for challenge, want in zip(got, expected):
+    for challenge, want in zip(got, expected, strict=True):
         assert challenge.kind == want["kind"]
         assert challenge.sitekey == want["sitekey"]
         assert challenge.blocking is want["blocking"]
@@ -108,7 +108,8 @@ def test_str_bodies_and_declared_encodings():
     # UTF-16 hides the ASCII markers from the byte scan: nothing found, nothing raised.
     assert got == [] or got[0].sitekey == KEY
     latin = ("<p>caf\xe9</p>" + html).encode("latin-1")
-    assert detect(latin, url="https://e.com/", headers={b"Content-Type": [b"text/html; charset=latin-1"]})[0].sitekey == KEY
+    headers = {b"Content-Type": [b"text/html; charset=latin-1"]}
+    assert detect(latin, url="https://e.com/", headers=headers)[0].sitekey == KEY
 
 
 def test_huge_hostile_body_is_bounded():
@@ -254,7 +255,8 @@ def test_datadome_banned_is_reported_with_t_bv():
 
 @pytest.mark.parametrize("name, kind, params", [
     ("geetest_v3_register_endpoint.html", "geetest",
-     {"version": "3", "register_url": "https://mall.example.cn/captcha/register?t=", "api_server": "apiv6.geetest.com"}),
+     {"version": "3", "register_url": "https://mall.example.cn/captcha/register?t=",
+      "api_server": "apiv6.geetest.com"}),
     ("geetest_v4_captcha_id_variable.html", "geetest", {"version": "4"}),
     ("aws_waf_captcha_both_scripts.html", "aws_waf", {"iv": "CgAFUTJvSgAAAqHN", "challenge_script": re.compile(
         r"^https://[\w.-]+\.token\.awswaf\.com/.+/challenge\.js$"), "captcha_script": re.compile(

@@ -31,7 +31,7 @@ import pytest_twisted
 
 from scrapy_captcha.fleet import Fleet, Keys, namespace_for
 from scrapy_captcha.fleet.naming import IdentityHasher, check_namespace, safe_part
-from scrapy_captcha.model import CaptchaConfigError, Challenge, SolutionCookie
+from scrapy_captcha.model import CaptchaConfigError, SolutionCookie
 from scrapy_captcha.polling import PollPlanner
 
 from .crawling import aio

@@ -3,7 +3,6 @@ pay for a session gate once; the others use its clearance."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 import pytest_twisted
@@ -11,7 +10,7 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import CrawlerRunner
 
-from .crawling import CatalogSpider, CrawlRecord, aio, settings_for
+from .crawling import CatalogSpider, CrawlRecord, settings_for
 
 ITEMS = 20
 

@@ -248,7 +248,7 @@ async def test_a_process_cut_off_longer_than_a_lease_does_not_reissue_what_other
             await cut_off.close()
             await other.close()
 
-    mine, theirs, a = await aio(scenario())
+    mine, theirs, _ = await aio(scenario())
     assert [r.cb_kwargs["n"] for r in mine] == [99]
     assert sorted(r.cb_kwargs["n"] for r in theirs) == list(range(5))
     assert sum("re-queued 5 requests parked here" in r.getMessage() for r in caplog.records) == 1

@@ -6,7 +6,18 @@ import pytest
 from scrapy import Request
 
 from scrapy_captcha import Challenge
-from scrapy_captcha.gates import AFTER_PASS_EVIDENCE, MAX_PROBES, PAGE, SESSION, SESSION_EVIDENCE, UNKNOWN, Gate, GateBook, challenge_id, gate_key
+from scrapy_captcha.gates import (
+    AFTER_PASS_EVIDENCE,
+    MAX_PROBES,
+    PAGE,
+    SESSION,
+    SESSION_EVIDENCE,
+    UNKNOWN,
+    Gate,
+    GateBook,
+    challenge_id,
+    gate_key,
+)
 
 KEY = "6LcSANDBOXdemoSiteKeyForScrapyCaptcha-01"
 
@@ -176,7 +187,7 @@ class PagesSpider(CatalogSpider):
     paths: list[str] = []
 
     async def start(self):
-        for i, path in enumerate(self.paths):
+        for path in self.paths:
             yield scrapy.Request(self.start_url + path, callback=self.got, errback=self.failed,
                                  priority=self.priority_of(path), cb_kwargs={"path": path})
 
@@ -200,7 +211,8 @@ async def test_pages_with_their_own_captcha_are_solved_concurrently_and_hold_not
     sandbox.reset(service={"latency": 1.0}, site={"session_gate": False, "page_gated_items": list(range(1, 9))})
     gated = [f"/item/{i}" for i in range(1, 9)]
     plain = [f"/open/{n}" for n in range(60)]
-    paths = gated + plain if order == "gated first" else [p for i in range(8) for p in plain[i * 7:(i + 1) * 7] + [gated[i]]] + plain[56:]
+    paths = (gated + plain if order == "gated first"
+             else [p for i in range(8) for p in plain[i * 7:(i + 1) * 7] + [gated[i]]] + plain[56:])
     record = await crawl(sandbox, spider(paths, first=("/item/",)), CONCURRENT_REQUESTS=8)
     assert sorted(record.pages) == sorted(paths) and record.errbacks == []
     stats = record.stats

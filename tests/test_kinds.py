@@ -10,7 +10,8 @@ real loopback proxy (with credentials) whose connections leave from 127.0.0.2.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted

@@ -7,9 +7,8 @@ import logging
 import pytest
 import pytest_twisted
 import scrapy
-from scrapy.crawler import CrawlerRunner
 
-from scrapy_captcha import CaptchaConfigError, CaptchaDropped
+from scrapy_captcha import CaptchaDropped
 from scrapy_captcha.sandbox import DEMO_SITEKEY
 
 from .crawling import API_KEY, CatalogSpider, crawl, settings_for

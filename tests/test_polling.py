@@ -115,10 +115,10 @@ def test_steady_workload_after_five_solves(warmup_concurrent, measured_concurren
 
 def test_the_cold_solve_waits_at_most_one_interval():
     for ready in (2.0, 3.5, 7.9, 10.0, 33.3, 90.0):
-        async def scenario():
+        async def scenario(ready: float = ready):
             return await Service().batch(ready, 1, False)
 
-        (polls, late), = run(scenario)
+        (_, late), = run(scenario)
         assert late <= 3.0, ready
 
 

@@ -370,7 +370,7 @@ def test_soft_id_uses_the_dialects_field_capmonster_included():
 
 
 def test_ip_bound_kinds():
-    assert p.IP_BOUND_KINDS == {"cloudflare_challenge", "datadome", "aws_waf"}
+    assert {"cloudflare_challenge", "datadome", "aws_waf"} == p.IP_BOUND_KINDS
 
 
 @pytest.mark.parametrize(("provider", "identity", "mode"), [
@@ -522,7 +522,7 @@ def test_presets_have_the_real_base_urls(preset, base_url):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="yescaptcha.*capsolver"):
+    with pytest.raises(ValueError, match=r"yescaptcha.*capsolver"):
         get_preset("nope")
 
 

@@ -88,7 +88,7 @@ def test_realworld_scores(capsys):
     for case in CASES:
         try:
             got = run(case)
-        except Exception as exc:  # noqa: BLE001 - counted, then asserted to be none
+        except Exception as exc:  # counted, then asserted to be none
             totals["exceptions"].append(f"{case['file']}: {exc!r}")
             continue
         for name, items in score(case, got).items():
@@ -123,7 +123,8 @@ def test_legacy_cloudflare_iuam_is_a_blocking_challenge(case):
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
 def test_blocking_only_without_status_or_headers(case):
     """The same with the page alone (status 200, no headers): every challenge page here still says
-    what it is by its size, title or markers (see ``test_detect.test_a_large_2xx_page_is_content_unless_its_title_or_status_says_otherwise``)."""
+    what it is by its size, title or markers (see
+    ``test_detect.test_a_large_2xx_page_is_content_unless_its_title_or_status_says_otherwise``)."""
     body = (REALWORLD / "pages" / case["file"]).read_bytes()
     full = detect(body, url=case["url"])
     assert detect(body, url=case["url"], blocking_only=True) == [c for c in full if c.blocking]

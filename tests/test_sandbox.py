@@ -14,7 +14,8 @@ import json
 import re
 import socket
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -22,8 +23,7 @@ import pytest
 import pytest_twisted
 from yarl import URL
 
-from scrapy_captcha.sandbox import DEMO_SITEKEY, LoopbackProxy, Sandbox
-from scrapy_captcha.sandbox import dialects, kinds
+from scrapy_captcha.sandbox import DEMO_SITEKEY, LoopbackProxy, Sandbox, dialects, kinds
 from scrapy_captcha.sandbox.tokens import (
     DEMO_CF_CHALLENGE_SITEKEY,
     DEMO_GEETEST_CAPTCHA_ID,
@@ -60,9 +60,11 @@ def sandboxed(**options: Any) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
     def wrap(test: Callable[..., Awaitable[Any]]) -> Any:
         async def runner(*args: Any, **kwargs: Any) -> Any:
             async def go() -> Any:
-                async with Sandbox(service_port=0, site_port=0, service_config=dict(config), **options) as box:
-                    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                        return await test(Client(box, http), *args, **kwargs)
+                async with (
+                    Sandbox(service_port=0, site_port=0, service_config=dict(config), **options) as box,
+                    aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+                ):
+                    return await test(Client(box, http), *args, **kwargs)
             return await aio(go())
 
         functools.update_wrapper(runner, test)
@@ -94,7 +96,7 @@ class Client:
 
     async def result(self, provider: str, task: dict[str, Any], **extra: Any) -> dict[str, Any]:
         """createTask, then poll until ready or failed: the final body."""
-        status, created = await self.create(provider, task, **extra)
+        _, created = await self.create(provider, task, **extra)
         if created.get("errorId") or created.get("status") == "ready":
             return created
         prefix = "" if provider == "sandbox" else "/" + provider
@@ -405,7 +407,7 @@ async def test_capsolver_reports_idle_then_processing_and_answers_images_at_once
             break
         await asyncio.sleep(0.05)
     assert statuses[0] == "idle" and "processing" in statuses and statuses[-1] == "ready"
-    status, _, _ = await c.get("/challenge/image/1")
+    await c.get("/challenge/image/1")
     async with c.http.get(c.url("/challenge/image/captcha.png")) as reply:
         image = await reply.read()
     _, body = await c.create("capsolver", {"type": "ImageToTextTask", "body": base64.b64encode(image).decode()})
@@ -516,7 +518,7 @@ async def _post_token(c: Client, slug: str, form: dict[str, str], n: int = 1, **
 ])
 @sandboxed()
 async def test_token_pages_admit_a_valid_solve_and_refuse_a_replay_or_another_host(c, slug, provider, task, field):
-    status, gate, _ = await c.get(f"/challenge/{slug}/4")
+    status, _, _ = await c.get(f"/challenge/{slug}/4")
     assert status == 403
     solution = await c.solve(provider, {"websiteURL": c.url(f"/challenge/{slug}/4"), **task})
     token = solution.get("gRecaptchaResponse") or solution["token"]
@@ -571,9 +573,8 @@ async def test_image_captcha_served_in_session_solved_by_its_bytes(c: Client):
     status, gate, _ = await c.get("/challenge/image/5")
     assert status == 403 and 'name="captcha_code"' in gate
     src = re.search(r'<img src="([^"]+)"', gate).group(1)
-    async with aiohttp.ClientSession() as stranger:  # no cookie: no image
-        async with stranger.get(c.url(src)) as reply:
-            assert reply.status == 403
+    async with aiohttp.ClientSession() as stranger, stranger.get(c.url(src)) as reply:  # no cookie: no image
+        assert reply.status == 403
     async with c.http.get(c.url(src)) as reply:
         assert reply.headers["Content-Type"] == "image/png"
         image = await reply.read()
@@ -713,7 +714,7 @@ async def test_aws_waf_voucher_is_traded_for_the_cookie(c: Client):
     async with c.http.post(c.url("/challenge/aws-waf/verify"), json=solution, headers={"User-Agent": UA}) as reply:
         assert reply.status == 200
         token = (await reply.json())["token"]
-    status, page, _ = await c.get("/challenge/aws-waf/1", cookies={"aws-waf-token": token})
+    status, _, _ = await c.get("/challenge/aws-waf/1", cookies={"aws-waf-token": token})
     assert status == 200
     async with c.http.post(c.url("/challenge/aws-waf/verify"), json=solution) as reply:
         assert reply.status == 403  # a voucher is traded once
@@ -733,7 +734,7 @@ def _datadome_url(gate: str, cookie: str, page_url: str) -> str:
 @sandboxed(proxy={"login": LOGIN, "password": PASSWORD})
 async def test_datadome_cookie_bound_to_the_proxy_ip_and_the_user_agent(c: Client):
     page = c.url("/challenge/datadome/3")
-    status, gate, headers = await c.get("/challenge/datadome/3", via_proxy=True)
+    status, gate, _ = await c.get("/challenge/datadome/3", via_proxy=True)
     assert status == 403 and "captcha-delivery.com" in gate
     tracking = c.http.cookie_jar.filter_cookies(URL(page))["datadome"].value
     captcha_url = _datadome_url(gate, tracking, page)

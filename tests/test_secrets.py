@@ -15,8 +15,9 @@ import base64
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -187,7 +188,8 @@ async def test_solves_clearances_and_images_through_a_proxy_leak_nothing(proxied
     proxied.reset(site={"items": ITEMS, "session_pages": 3})
     everything = Everything()
     record = await run(proxied, tmp_path, everything)
-    assert record.stats.get("captcha/solved", 0) >= 3 and len(record.pages) >= ITEMS, [str(f.value) for f in record.errbacks]
+    assert record.stats.get("captcha/solved", 0) >= 3 and len(record.pages) >= ITEMS, \
+        [str(f.value) for f in record.errbacks]
     assert (tmp_path / "report.html").exists() and any(r.getMessage().startswith("Captcha: ")
                                                        for r in everything.records)
     check(everything, record, tmp_path)
@@ -233,11 +235,11 @@ async def test_fleet_mode_leaks_nothing_into_redis(proxied, tmp_path, redis_serv
         for key in client.scan_iter("*"):
             everything.scan("a Redis key", key.decode("latin-1"))
             kind = client.type(key).decode()
-            value = {"string": lambda: client.get(key), "hash": lambda: client.hgetall(key),
-                     "zset": lambda: client.zrange(key, 0, -1, withscores=True),
-                     "list": lambda: client.lrange(key, 0, -1), "set": lambda: client.smembers(key)}.get(kind)
-            if value is not None:
-                everything.scan(f"the Redis value of {key!r}", repr(value()))
+            read = {"string": client.get, "hash": client.hgetall,
+                    "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+                    "list": lambda k: client.lrange(k, 0, -1), "set": client.smembers}.get(kind)
+            if read is not None:
+                everything.scan(f"the Redis value of {key!r}", repr(read(key)))
     finally:
         client.close()
 

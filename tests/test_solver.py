@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -116,7 +117,7 @@ async def test_5xx_and_garbage_are_retried_with_growing_delays(sandbox):
     assert solution.token
     creates = [e["t"] for e in sandbox.log() if e["endpoint"] == "createTask"]
     assert len(creates) == 3
-    gaps = [b - a for a, b in zip(creates, creates[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(creates)]
     # base 1 s then 2 s, each with +-20 % jitter: never repeated without a delay
     assert gaps[0] >= 0.8 and gaps[1] >= 1.6
 
@@ -124,7 +125,7 @@ async def test_5xx_and_garbage_are_retried_with_growing_delays(sandbox):
 @pytest_twisted.ensureDeferred
 async def test_no_slot_waits_3_seconds(sandbox):
     sandbox.configure(rules=[{"endpoint": "createTask", "error": "ERROR_NO_SLOT_AVAILABLE", "times": 1}])
-    solution, _ = await aio(_solve(sandbox))
+    await aio(_solve(sandbox))
     creates = [e["t"] for e in sandbox.log() if e["endpoint"] == "createTask"]
     assert creates[1] - creates[0] >= 2.4
 
@@ -282,5 +283,5 @@ async def test_the_last_poll_lands_on_the_deadline(sandbox):
     # Polls every 5 s would first ask at 5 s; with a 2 s timeout the one poll is at 2 s,
     # when the 1.5 s task is ready: the budget is used, not thrown away.
     sandbox.reset(service={"latency": 1.5})
-    solution, s = await aio(_solve(sandbox, timeout=2.0, first_poll=5.0, poll_interval=5.0))
+    solution, _ = await aio(_solve(sandbox, timeout=2.0, first_poll=5.0, poll_interval=5.0))
     assert solution.token and solution.polls == 1

@@ -119,9 +119,9 @@ def _clearly_content(page: Page) -> bool:
         return False
     if _page_signal(page):
         return False
-    if not (200 <= page.status < 300 and len(page.raw) > CHALLENGE_PAGE_SIZE):
-        if any(needle in page.raw_hay for vendor in _SELF_BLOCKING for needle in vendor.REQUIRES):
-            return False
+    if not (200 <= page.status < 300 and len(page.raw) > CHALLENGE_PAGE_SIZE) and any(
+            needle in page.raw_hay for vendor in _SELF_BLOCKING for needle in vendor.REQUIRES):
+        return False
     if page.has_one_form:
         # Often a look at the form's beginning says enough: parsing is left to right, so a field
         # found there is in the whole form too (an ASP.NET page is one 100 KB form).

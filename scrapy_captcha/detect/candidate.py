@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import lxml.etree
 import lxml.html
@@ -77,10 +77,11 @@ def with_class(root: lxml.html.HtmlElement, *names: str, tags: tuple[str, ...] =
             if isinstance(el.tag, str) and (el.tag in tags or classes(el) & wanted)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _class_xpath(names: tuple[str, ...], tags: tuple[str, ...]) -> lxml.etree.XPath:
     # One substring test per attribute: "recaptcha" for g-recaptcha and ginput_recaptcha.
-    common = os.path.commonprefix([n[::-1] for n in names])[::-1] if len(names) > 1 else names[0]
+    # (commonprefix compares strings; here it finds the names' common suffix)
+    common = os.path.commonprefix([n[::-1] for n in names])[::-1] if len(names) > 1 else names[0]  # noqa: RUF071
     needles = [common] if len(common) >= 6 else list(names)
     tests = [f"contains(@class, '{n}') or contains(@classname, '{n}')" for n in needles]
     tests += [f"self::{t}" for t in tags]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Callable
+from collections.abc import Callable
 
 #: A match this close is found faster by ``bytes.find`` than by a foreign call.
 _NEAR = 2048
@@ -46,7 +46,9 @@ class Haystack:
     def _base(self) -> int | None:
         if self._address == -1:
             # ``self.data`` keeps the bytes alive, so the address stays valid; memmem only reads it.
-            self._address = ctypes.cast(self.data, ctypes.c_void_p).value if _memmem is not None else None
+            # (bytes pass as a pointer to their buffer: c_void_p.from_param takes them; typeshed says no.)
+            self._address = (ctypes.cast(self.data, ctypes.c_void_p).value  # type: ignore[arg-type]
+                             if _memmem is not None else None)
         return self._address
 
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:

@@ -10,8 +10,8 @@ from .page import Page
 KINDS = ("friendly_captcha",)
 MARKERS = (b"frc-captcha", b"friendlycaptcha", b"friendly-captcha")
 # The widget script the page loads (some providers load it to solve: capmonster's apiGetLib).
-_SCRIPT = re.compile(r"""<script[^>]+src\s*=\s*["'](?P<url>[^"']*(?:friendly-challenge|friendlycaptcha)[^"']*\.js[^"']*)""",
-                     re.I)
+_SCRIPT = re.compile(r"""<script[^>]+src\s*=\s*["']"""
+                     r"""(?P<url>[^"']*(?:friendly-challenge|friendlycaptcha)[^"']*\.js[^"']*)""", re.I)
 
 
 def find(page: Page) -> list[Candidate]:

@@ -74,7 +74,8 @@ def find(page: Page) -> list[Candidate]:
         for cand in found:
             if blob:
                 cand.params["data"] = blob
-            query = parse_qs(urlsplit(next((s for s in srcs if cand.sitekey.lower() in s.lower()), "")).query)
+            key = (cand.sitekey or "").lower()
+            query = parse_qs(urlsplit(next((s for s in srcs if key and key in s.lower()), "")).query)
             if "surl" in query and "api_subdomain" not in cand.params:
                 cand.params["api_subdomain"] = _host(query["surl"][0]) or ""
     return found

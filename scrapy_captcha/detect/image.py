@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import lxml.html
 
@@ -34,7 +34,8 @@ _CAPTCHA_WORD = r"captcha|kaptcha|securimage|secur(?:e|ity)[_ -]?(?:code|image|i
                 r"v(?:eri)?code|checkcode|check_code|authcode|auth_code|seccode|randcode|validate[_-]?code|" \
                 r"imagecode|image_code|yzm|yanzhengma|antispam|anti-spam"
 _IMG_SIGNAL = re.compile(_CAPTCHA_WORD + r"|/sorry/image|getimage\.(?:php|aspx)|code\.(?:php|aspx|jsp)\b", re.I)
-_FIELD_STRONG = re.compile(_CAPTCHA_WORD + r"|characters|zeichen|caract[eè]res|caracteres|символ|验证码|認証|인증", re.I)
+_FIELD_STRONG = re.compile(_CAPTCHA_WORD + r"|characters|zeichen|caract[eè]res|caracteres|символ|验证码|認証|인증",
+                           re.I)
 _FIELD_WEAK = re.compile(r"\bcode\b|\bcodigo\b|\bcódigo\b|\bcode[_-]|[_-]code\b|\bkod\b|код|\bword\b|\btext\b|"
                          r"\bletters\b|sicherheit|securit|verification|vérification|verificaci|prüf", re.I)
 # Words that tie the text field to the picture.
@@ -45,7 +46,7 @@ _WORDS = re.compile(
     r"(?:the|this)\s+(?:image|picture)|not\s+a\s+robot|unusual\s+traffic|prove\s+you(?:'re|\s+are)\s+(?:a\s+)?human|"
     r"\bcaptcha\b|sicherheitsabfrage|zeichen\s+(?:ein|im\s+bild|aus\s+dem\s+bild)|caract[eè]res\s+(?:de|dans|en)\s+"
     r"l'image|caracteres\s+de\s+la\s+imagen|验证码|校验码|認証コード|画像の文字|введите\s+(?:код|символы)|"
-    r"код\s+с\s+картинки|보안\s*문자|자동입력",
+    r"код\s+с\s+картинки|보안\s*문자|자동입력",  # noqa: RUF001 (Russian: the code from the picture)
     re.I,
 )
 # Words that fit a captcha but also a code sent by SMS or printed on a card.
@@ -124,7 +125,9 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
     if page.hay.find(b"<img", before, end) == -1:
         return None  # no picture: nothing to read (and no parse needed to say so)
     root = page.parse_island(before, end, "form")
-    form = None if root is None else next(root.iter("form"), None)
+    if root is None:
+        return None
+    form = next(root.iter("form"), None)
     if form is None:
         return None
     fields = _answer_fields(form)
@@ -179,9 +182,9 @@ def _judge(page: Page, start: int, end: int, page_signal: bool) -> Candidate | N
         score += 2
         strong = True
         evidence.append(f"the form says {said.group()!r}")
-    elif _WEAK_WORDS.search(words):
+    elif weak := _WEAK_WORDS.search(words):
         score += 1
-        evidence.append(f"the form says {_WEAK_WORDS.search(words).group()!r}")
+        evidence.append(f"the form says {weak.group()!r}")
     if _ACTION.search(form.get("action") or ""):
         score += 1
         evidence.append(f"the form posts to {form.get('action')!r}")

@@ -18,7 +18,8 @@ import html
 import json
 import re
 import threading
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
@@ -449,10 +450,9 @@ class Page:
     @lazy
     def islands(self) -> list[tuple[int, int, str | None]]:
         """The page's parts around each hit, sorted, without overlaps."""
-        spans = {self.island_at(pos) for pos in self.hits}
-        spans.discard(None)
+        spans = {span for pos in self.hits if (span := self.island_at(pos)) is not None}
         kept: list[tuple[int, int, str | None]] = []
-        for start, end, close in sorted(spans, key=lambda s: (s[0], -s[1])):  # type: ignore[index]
+        for start, end, close in sorted(spans, key=lambda s: (s[0], -s[1])):
             if kept and start < kept[-1][1]:
                 if end > kept[-1][1]:
                     kept[-1] = (kept[-1][0], end, kept[-1][2])

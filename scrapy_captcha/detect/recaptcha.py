@@ -39,7 +39,8 @@ _V3_CONFIG_HINTS = ("wpcf7_recaptcha", "recaptcha_v3", '"v3"', "'v3'", "recaptch
 _LEGACY = re.compile(r"""/recaptcha/api/(?:challenge|noscript)\?(?:[^'"\s<>]*?[?&;])?k=(?P<key>6L[0-9A-Za-z_-]{38})|"""
                      r"""Recaptcha\.create\(\s*['"](?P<created>6L[0-9A-Za-z_-]{38})""")
 # 8: api.js?render=<key> named only inside a loader's JS string.
-_RENDER_URL = re.compile(r"""/recaptcha/(?P<api>api|enterprise)\.js\?[^'"\s<>]*?\brender=(?P<key>6L[0-9A-Za-z_-]{38})""")
+_RENDER_URL = re.compile(r"""/recaptcha/(?P<api>api|enterprise)\.js\?[^'"\s<>]*?"""
+                         r"""\brender=(?P<key>6L[0-9A-Za-z_-]{38})""")
 
 
 def _scripts(page: Page) -> tuple[bool, str | None, set[str]]:
@@ -199,8 +200,8 @@ def find(page: Page) -> list[Candidate]:
 
 
 # v3 pages carry the token in a hidden input of their own (the page's JS fills it).
-_TOKEN_INPUT = re.compile(r"^(?:g-)?re?captcha[_-]?(?:response|token|v3)?$|captcha[_-]?token|^_wpcf7_recaptcha_response$",
-                          re.I)
+_TOKEN_INPUT = re.compile(r"^(?:g-)?re?captcha[_-]?(?:response|token|v3)?$|captcha[_-]?token"
+                          r"|^_wpcf7_recaptcha_response$", re.I)
 
 
 def _token_input(page: Page, cand: Candidate) -> tuple[str, ...]:

@@ -109,7 +109,7 @@ def vendors_in(page: Page, marked: dict[Any, list[int]] | None = None) -> list[A
             positions.extend(page.hay.find_all(needle, MAX_HITS))
         pattern = getattr(vendor, "KEY_PATTERN", None)
         if pattern is not None:
-            positions.extend(m.start() for _, m in zip(range(MAX_HITS), pattern.finditer(page.raw)))
+            positions.extend(m.start() for _, m in zip(range(MAX_HITS), pattern.finditer(page.raw), strict=False))
     page.hits = sorted({p for positions in hits.values() for p in positions})
     return [v for v in VENDORS if v in hits or (v is image and image_hits)]
 

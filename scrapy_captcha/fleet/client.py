@@ -29,7 +29,8 @@ import math
 import os
 import secrets
 import socket
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..model import CaptchaConfigError, Secret, SolutionCookie
@@ -157,8 +158,12 @@ class Fleet:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
-            from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisError
-            from redis.exceptions import ResponseError
+            from redis.exceptions import (
+                AuthenticationError,
+                AuthenticationWrongNumberOfArgsError,
+                RedisError,
+                ResponseError,
+            )
         except ImportError:  # pragma: no cover - the extra is not installed
             raise CaptchaConfigError("CAPTCHA_REDIS_URL needs the redis package: pip install 'scrapy-captcha[redis]'") \
                 from None
@@ -245,8 +250,9 @@ class Fleet:
         if self.connected:
             try:
                 for name in list(self._leases):
-                    await self._scripts["resign"](keys=[self.keys.lease(name)],
-                                                  args=[self.process_id, self.keys.events, self._event("lease-free", n=name)])
+                    await self._scripts["resign"](
+                        keys=[self.keys.lease(name)],
+                        args=[self.process_id, self.keys.events, self._event("lease-free", n=name)])
                 await self._scripts["leave"](
                     keys=[self.keys.members, self.keys.spent, self.keys.reserved,
                           *[self.keys.slots(p) for p in self._open]], args=[self.process_id])
@@ -503,10 +509,11 @@ class Fleet:
 
     async def _set_pause(self, provider: str, paused: bool, *, code: str | None = None, reason: str = "") -> None:
         safe_part(provider, "provider name")
-        record = {"paused": int(paused), "code": code, "reason": self._scrub(reason)[:500], "origin": self.process_id}
+        reason = self._scrub(reason)[:500]
+        record = {"paused": int(paused), "code": code, "reason": reason, "origin": self.process_id}
         known = self.view.versions.get(provider, 0.0)
         self.view.versions[provider] = math.inf  # until written: what is read meanwhile is older
-        self.view.set_state(ProviderState(provider, paused, code, record["reason"], self.process_id), notify=False)
+        self.view.set_state(ProviderState(provider, paused, code, reason, self.process_id), notify=False)
         self._unsent_pauses[provider] = (record, known)
         await self._redis(lambda: self._write_pause(provider, record, None))
 

@@ -42,7 +42,8 @@ import logging
 import os
 import pickle
 import secrets
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
@@ -241,7 +242,7 @@ class ParkedRequests:
     def _open(self, sealed: str) -> Request:
         raw = base64.b64decode(sealed)
         # Authenticated first: only what a holder of the account's key wrote is unpickled.
-        data = pickle.loads(self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._aad))  # noqa: S301
+        data = pickle.loads(self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._aad))
         request = request_from_dict(data, spider=self.spider)
         for key in _LOCAL_META:
             request.meta.pop(key, None)

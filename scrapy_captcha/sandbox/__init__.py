@@ -81,7 +81,7 @@ class Sandbox:
             tcp = web.TCPSite(runner, self.host, port, reuse_address=True)
             await tcp.start()
             self._runners.append(runner)
-            sockets = tcp._server.sockets if tcp._server else []  # type: ignore[union-attr, attr-defined]
+            sockets = tcp._server.sockets if tcp._server else []  # type: ignore[attr-defined]
             bound = sockets[0].getsockname()[1] if sockets else port
             urls.append(f"http://{self.host}:{bound}")
         self.service_url, self.site_url = urls

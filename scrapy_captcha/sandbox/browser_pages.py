@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import html
 import secrets
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -85,7 +86,8 @@ function report(page, widget, token, extra) {
       if (own) own.textContent = verdicts[widget];
       var expected = (document.body.getAttribute('data-widgets') || widget).split(' ');
       var all = expected.map(function (w) { return verdicts[w]; });
-      var out = all.indexOf('refused') >= 0 ? 'refused' : all.every(function (v) { return v === 'verified'; }) ? 'verified' : 'waiting';
+      var out = all.indexOf('refused') >= 0 ? 'refused'
+        : all.every(function (v) { return v === 'verified'; }) ? 'verified' : 'waiting';
       document.getElementById('result').textContent = out;
     });
 }"""
@@ -158,7 +160,8 @@ def _pages(port_other: str) -> dict[str, str]:
                       ' async defer></script>',
                       '<form id="register"><input name="user" value="demo">'
                       '<div id="rc"></div><p id="result-recaptcha">waiting</p>'
-                      f'<div class="h-captcha" data-sitekey="{MIXED_HCAPTCHA_SITEKEY}" data-callback="onHcaptcha"></div>'
+                      f'<div class="h-captcha" data-sitekey="{MIXED_HCAPTCHA_SITEKEY}"'
+                      ' data-callback="onHcaptcha"></div>'
                       '<p id="result-hcaptcha">waiting</p>'
                       f'<div class="cf-turnstile" data-sitekey="{MIXED_TURNSTILE_SITEKEY}" data-action="signup"'
                       ' data-callback="onTurnstile"></div><p id="result-turnstile">waiting</p></form><script>'
@@ -176,7 +179,8 @@ def _pages(port_other: str) -> dict[str, str]:
                        f'<iframe id="cross" src="{port_other}/browser/embed/cross" width="420" height="300"></iframe>'
                        "<script>function onTop(t) { report('frames', 'top', t); }</script>", widgets="top"),
         # reCAPTCHA Enterprise, rendered by enterprise.js itself; the action is in the markup.
-        "enterprise": _doc("Log in", '<script src="https://www.google.com/recaptcha/enterprise.js" async defer></script>',
+        "enterprise": _doc("Log in",
+                           '<script src="https://www.google.com/recaptcha/enterprise.js" async defer></script>',
                            '<form id="login"><input name="user" value="demo">'
                            f'<div class="g-recaptcha" data-sitekey="{ENTERPRISE_SITEKEY}" data-action="login"'
                            ' data-callback="onLogin"></div></form>'
@@ -221,7 +225,8 @@ def _cf_page(ray: str) -> str:
             '<script src="https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit&onload=chlLoad">'
             "</script></head><body><div id=\"cf-chl-widget\"></div>"
             '<form id="challenge-form" action="/browser/cf/verify" method="POST">'
-            '<input type="hidden" name="token" id="cf-token"><input type="hidden" name="next" value="/browser/cf/content">'
+            '<input type="hidden" name="token" id="cf-token">'
+            '<input type="hidden" name="next" value="/browser/cf/content">'
             "</form><script>window._cf_chl_opt={cType: 'managed', cRay: '%s', chlApiSitekey: '%s'};"
             "function chlLoad() { turnstile.render('#cf-chl-widget', {sitekey: '%s', action: 'managed',"
             " cData: 'ray-%s', chlPageData: 'pd-77aa', callback: function (t) {"
@@ -230,7 +235,8 @@ def _cf_page(ray: str) -> str:
 
 
 def _stand_in(name: str) -> str:
-    return resources.files(__package__).joinpath("vendor", name).read_text()
+    # (One name per joinpath: Python 3.10's Traversable takes no more.)
+    return resources.files(__package__).joinpath("vendor").joinpath(name).read_text()
 
 
 def add_routes(app: web.Application, state: Any) -> None:
@@ -384,7 +390,9 @@ def chromium_launch_options() -> dict[str, Any]:
     return options
 
 
-async def route_offline(target: Any, documents: Mapping[str, tuple[int, Mapping[str, str], bytes]] | None = None) -> None:
+async def route_offline(
+    target: Any, documents: Mapping[str, tuple[int, Mapping[str, str], bytes]] | None = None
+) -> None:
     """Route a Playwright page or context: the vendors' script URLs get the sandbox
     stand-ins, their widget iframes a blank stand-in, loopback goes through,
     anything else is aborted (no internet).

@@ -15,9 +15,10 @@ Pure data and pure functions: :func:`validate` turns a createTask body into a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # -- sources (cited per entry) -------------------------------------------------------
@@ -730,7 +731,7 @@ def _check_fields(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) ->
     return None
 
 
-def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> ProxySpec | None | Refusal:
+def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> ProxySpec | Refusal | None:
     has_fields = any(task.get(name) not in (None, "", 0) for name in ("proxyAddress", "proxyPort", "proxyType"))
     has_string = task.get("proxy") not in (None, "")
     if schema.proxy == "none":
@@ -759,7 +760,7 @@ def _check_proxy(dialect: Dialect, schema: TaskSchema, task: dict[str, Any]) -> 
     if dialect.strict and (not isinstance(port, int) or isinstance(port, bool)):
         return Refusal("proxy_missing" if port in (None, "") else "invalid", "proxyPort must be an integer")
     try:
-        port_number = int(port)
+        port_number = int(port)  # type: ignore[arg-type]  # None: the TypeError below
     except (TypeError, ValueError):
         return Refusal("invalid", "proxyPort must be an integer")
     if ptype not in PROXY_TYPES or not 0 < port_number < 65536:

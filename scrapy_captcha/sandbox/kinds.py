@@ -26,8 +26,9 @@ import random
 import secrets
 import struct
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -399,8 +400,9 @@ def add_routes(app: web.Application, state: Any) -> KindsState:
             result, minted = authority.redeem(str(form.get(name, "")), host, sitekey=key, kind=SLUGS[slug])
             return None if minted is not None else ",".join(result["error-codes"])
         if slug == "geetest-v3":
-            return authority.verify_geetest_v3(*(str(form.get(f"geetest_{n}", "")) for n in
-                                                 ("challenge", "validate", "seccode")), host)
+            challenge, validate, seccode = (str(form.get(f"geetest_{n}", "")) for n in
+                                            ("challenge", "validate", "seccode"))
+            return authority.verify_geetest_v3(challenge, validate, seccode, host)
         if slug == "geetest-v4":
             fields = {n: str(form.get(n, "")) for n in
                       ("captcha_id", "lot_number", "pass_token", "gen_time", "captcha_output")}

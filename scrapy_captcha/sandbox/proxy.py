@@ -64,7 +64,7 @@ class LoopbackProxy:
         self.source_address = source_address
         self._credentials = (login or "", password or "") if (login or password) else None
         self.counters = ProxyCounters()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
     @property

@@ -129,7 +129,9 @@ _VENDOR_PAGES: dict[str, tuple[int, dict[str, str], str]] = {
 
 
 def build_app(state: SiteState) -> web.Application:
-    def gate(host: str, path: str, error: str = "", sitekey: str | None = None, page_only: bool = False) -> web.Response:
+    def gate(
+        host: str, path: str, error: str = "", sitekey: str | None = None, page_only: bool = False
+    ) -> web.Response:
         if not page_only:
             state.counters["gates"] += 1
         cfg = state.config
@@ -199,7 +201,8 @@ def build_app(state: SiteState) -> web.Application:
         return web.Response(text=_PAGE.format(title=html.escape(title), main=main), content_type="text/html")
 
     async def index(request: web.Request) -> web.Response:
-        return page("Sandbox Store", '<h1>Welcome</h1><p><a class="catalog" href="/catalog/1">Browse the catalog</a></p>')
+        return page("Sandbox Store",
+                    '<h1>Welcome</h1><p><a class="catalog" href="/catalog/1">Browse the catalog</a></p>')
 
     async def catalog(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])
@@ -272,7 +275,7 @@ def build_app(state: SiteState) -> web.Application:
             target = "/"  # no open redirect
         path = target.split("?", 1)[0]
         own_key = page_gated(path) if form.get("scope") == "page" else None
-        secret = DEMO_KEYS[own_key] if own_key in DEMO_KEYS else DEMO_SECRET
+        secret = DEMO_KEYS.get(own_key, DEMO_SECRET) if own_key else DEMO_SECRET
         result = state.authority.siteverify(secret, token, request.url.host or "")
         if not result.get("success"):
             state.counters["refused"] += 1

@@ -18,9 +18,10 @@ page read to back it; ``docs/providers.md`` lists those rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 #: Task variants: the keys of :attr:`Preset.shapes`. ``protocol.variant()``
 #: maps a challenge to one of these (the Cloudflare challenge page has two
@@ -105,8 +106,8 @@ class Preset:
         Kept for code that predates :attr:`shapes`; new code reads ``shapes``.
         """
         return MappingProxyType({
-            v: (s.proxyless or s.proxied) for v, s in self.shapes.items()
-            if v in LEGACY_VARIANTS and (s.proxyless or s.proxied)
+            v: name for v, s in self.shapes.items()
+            if v in LEGACY_VARIANTS and (name := s.proxyless or s.proxied)
         })
 
     def offers(self, variant: str) -> bool:

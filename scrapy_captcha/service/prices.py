@@ -23,9 +23,9 @@ yuan (spec §1: "1 CNY = 1000 points") and :data:`USD_PER_CNY` dollars per yuan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 #: YesCaptcha points per yuan (spec §1).
 POINTS_PER_CNY = 1000.0

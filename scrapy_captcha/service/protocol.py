@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..model import Challenge, Identity, Proxy, Reaction, ServiceError, Solution, SolutionCookie, TransportFault
@@ -432,7 +433,7 @@ def _build_datadome(ctx: _Ctx, task: dict[str, Any]) -> None:
         # The ``datadome`` cookie the block page set: the captcha URL carries it as ``cid``
         # (the dd object's own cid is the initial one, ``initialCid``).
         query = parse_qs(urlsplit(captcha_url or "").query)
-        cookie = (query.get("cid") or [None])[0] or ctx.param("cid")
+        cookie = (query.get("cid") or [""])[0] or ctx.param("cid")
         ctx.need(cid=cookie)
         task["class"] = "DataDome"
         task["metadata"] = {"captchaUrl": captcha_url, "datadomeCookie": f"datadome={cookie}"}

@@ -12,7 +12,8 @@ crawl itself (same cookies, proxy, user agent) and its answer typed into the for
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import scrapy
 from scrapy.http import Response
