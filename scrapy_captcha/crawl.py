@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import report, signals
 from .accounting import CURRENCY
@@ -51,11 +50,7 @@ def settings_or_stop(crawler: Crawler) -> CaptchaSettings | None:
 
 
 async def _stop_at_open(spider: Any) -> None:
-    engine = spider.crawler.engine
-    if hasattr(engine, "close_spider_async"):
-        await engine.close_spider_async(reason="captcha_config_error")
-    else:  # Scrapy < 2.14
-        await maybe_deferred_to_future(engine.close_spider(spider, "captcha_config_error"))
+    await spider.crawler.engine.close_spider_async(reason="captcha_config_error")
 
 
 class CrawlControl:
@@ -228,10 +223,7 @@ class CrawlControl:
         engine = self.crawler.engine
         if engine is not None:
             # Not awaited here: closing sends spider_closed, which stops this watch task.
-            if hasattr(engine, "close_spider_async"):
-                self._closing_engine = asyncio.ensure_future(engine.close_spider_async(reason=reason))
-            elif self.crawler.spider is not None:  # Scrapy < 2.14
-                engine.close_spider(self.crawler.spider, reason)
+            self._closing_engine = asyncio.ensure_future(engine.close_spider_async(reason=reason))
 
     def close(self) -> None:
         if self._watch is not None and not self._watch.done():

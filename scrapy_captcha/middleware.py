@@ -27,7 +27,6 @@ from typing import Any
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from . import signals as captcha_signals
@@ -789,10 +788,7 @@ class CaptchaMiddleware:
             self.sync_call_stats()
 
     async def _download(self, request: Request) -> Response:
-        engine = self.crawler.engine
-        if hasattr(engine, "download_async"):
-            return await engine.download_async(request)
-        return await maybe_deferred_to_future(engine.download(request))  # Scrapy < 2.14
+        return await self.crawler.engine.download_async(request)
 
     # ------------------------------------------------------------- outcomes
 

@@ -23,9 +23,6 @@ class CatalogSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield scrapy.Request(self.start_url, callback=self.parse, errback=self.failed)
 
-    def start_requests(self):  # Scrapy < 2.13
-        yield scrapy.Request(self.start_url, callback=self.parse, errback=self.failed)
-
     def parse(self, response: Response, **kwargs: Any):
         yield from response.follow_all(css="a.catalog, nav a.next", callback=self.parse, errback=self.failed)
         yield from response.follow_all(css="li.product a", callback=self.parse_item, errback=self.failed)
