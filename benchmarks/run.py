@@ -106,7 +106,9 @@ def main() -> int:
                 (cp, ca), (sp, sa) = r["cold"], r["steady"]
                 shift = "  ".join(f"{a:+.2f}" for _, a in r["shift"])
                 print(f"   {name:<34}{cp:>7}{ca:>9.2f}s{sp:>7.1f}{sa:>9.2f}s   {shift}")
-            print("   targets: learned steady <= fixed 3 s polls and added <= 0.5 s; cold added <= the SDK's")
+            print("   targets: no solve, the cold one included, waits more than one poll interval (3 s) past ready;")
+            print("   steady (after 5 solves) <= 3 polls per solve and <= 0.3 s added; "
+                  "back within that <= 3 solves after a shift")
             print()
         if wanted("scopes"):
             print("9. gates that change scope: CONCURRENT_REQUESTS=8, no cookiejar, 5 s solves")

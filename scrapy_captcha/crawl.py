@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
 
-from . import report, signals
+from . import signals
 from .accounting import CURRENCY
 from .fleet import Fleet
 from .journal import Journal
@@ -272,6 +272,8 @@ class CaptchaExtension:
         self.control.close()
         await self.control.close_fleet()
         if self.config.report:
+            from . import report  # only crawls that ask for a report load the charts
+
             name = getattr(spider, "name", None) or "crawl"
             try:
                 path = report.write(self.control.journal, self.config.report, title=f"Captcha report: {name}")

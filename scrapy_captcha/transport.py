@@ -1,20 +1,22 @@
 """The one HTTP client: POST a JSON call, return (status, body bytes).
 
-aiohttp is already a Scrapy dependency and runs on the asyncio loop that
-Scrapy's asyncio reactor drives, so a pending call never blocks the crawl.
+aiohttp runs on the asyncio loop that Scrapy's asyncio reactor drives, so a
+pending call never blocks the crawl. It is imported on the first call: a crawl
+that meets no captcha does not pay for loading it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from .model import TransportFault
 from .service.errors import TRANSPORT_ERROR, rule_for
 from .service.protocol import Call
+
+if TYPE_CHECKING:
+    import aiohttp
 
 #: Bodies larger than this are not the protocol (a proxy error page, garbage).
 MAX_BODY = 2 * 1024 * 1024
@@ -31,6 +33,8 @@ class Transport:
         self.calls = 0
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -44,6 +48,8 @@ class Transport:
 
     async def post(self, call: Call, *, timeout: float | None = None) -> tuple[int, bytes]:
         """``timeout``: shorter than the session's for this call (what is left of a solve)."""
+        import aiohttp
+
         url = self.base_url + call.path
         self.calls += 1
         data = json.dumps(call.payload).encode()
