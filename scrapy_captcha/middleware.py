@@ -69,7 +69,7 @@ from .model import (
     Solution,
     SolutionCookie,
 )
-from .providers import ProviderPool, _spawn
+from .providers import ProviderPool
 from .service import protocol
 from .service.errors import CHALLENGE_LOOP, NO_SUBMIT_PATH, SOLVE_TIMEOUT, TOKEN_EXPIRED, TOKEN_REJECTED, rule_for
 from .service.presets import providers_offering
@@ -362,7 +362,7 @@ class CaptchaMiddleware:
         self.stats.inc_value("captcha/solved/outside_the_middleware")
         cost = self.accounting.record_solved(None, challenge, solution, solver.provider)
         if cost:
-            _spawn(self.control.fleet.settle(0.0, cost))
+            self.control.fleet.spawn(self.control.fleet.settle(0.0, cost))
 
     async def solve(self, challenge: Challenge, identity: Identity | None = None) -> Solution:
         """Solve ``challenge`` as the crawl does: its providers, budget and bookkeeping

@@ -231,7 +231,7 @@ class ProviderPool:
             self.stats.inc_value(f"captcha/provider/{solver.provider}/{status}/{exc.code}")
         self._notify(state, status)
         if shared and status == OUT and self.fleet is not None:
-            _spawn(self.fleet.pause(solver.provider, exc.code, exc.description))
+            self.fleet.spawn(self.fleet.pause(solver.provider, exc.code, exc.description))
         watcher = self._watchers.get(solver.provider)
         if watcher is not None and not watcher.done():
             watcher.cancel()
@@ -295,7 +295,7 @@ class ProviderPool:
             self.stats.inc_value(f"captcha/provider/{state.name}/back")
         self._notify(state, f"back: {why}")
         if shared and self.fleet is not None and self.fleet.paused(state.name):
-            _spawn(self.fleet.resume(state.name, why))
+            self.fleet.spawn(self.fleet.resume(state.name, why))
         if self._back is not None:
             self._back.set()
             self._back = None
@@ -342,13 +342,3 @@ class ProviderPool:
         self._watchers.clear()
         for solver in self.solvers:
             await solver.close()
-
-
-_background: set[asyncio.Future[Any]] = set()
-
-
-def _spawn(coro: Any) -> None:
-    """Run a fleet write in the background (held, so it is not collected half-way)."""
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)

@@ -402,7 +402,7 @@ class Fleet:
         if wake is not None:
             wake.set()
         if not self.closed:
-            self._spawn(self._push_release(provider, succeeded))
+            self.spawn(self._push_release(provider, succeeded))
 
     async def _push_release(self, provider: str, succeeded: bool) -> None:
         async with self._write_lock:
@@ -730,7 +730,7 @@ class Fleet:
         if not self.connected:
             self._timing_backlog = (self._timing_backlog + [(provider, entry)])[-BACKLOG:]
             return
-        self._spawn(self._redis(lambda: self._push_timing(provider, entry)))
+        self.spawn(self._redis(lambda: self._push_timing(provider, entry)))
 
     async def _push_timing(self, provider: str, entry: dict[str, Any]) -> None:
         key = self.keys.timings(provider)
@@ -879,7 +879,8 @@ class Fleet:
             self._lost(exc)
             return MISSING
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run a fleet write in the background; held until done, and waited for at close."""
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
