@@ -64,8 +64,8 @@ class Accounting:
         self.journal.solve(challenge.kind, provider or "unknown", solution.elapsed, polls=solution.polls, cost=cost,
                            estimated=estimated)
         logger.info(
-            "Solved %s on %s in %.1fs (%d polls%s%s)", challenge.kind, challenge.page_url,
-            solution.elapsed, solution.polls, f", {provider}" if provider else "",
+            "Solved %s on %s in %.1fs (%d poll%s%s%s)", challenge.kind, challenge.page_url,
+            solution.elapsed, solution.polls, "" if solution.polls == 1 else "s", f", {provider}" if provider else "",
             f", cost {cost:.4f} {CURRENCY}{' (estimate)' if estimated else ''}" if cost is not None else "",
         )
         self.crawler.signals.send_catch_log(
