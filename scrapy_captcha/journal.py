@@ -385,21 +385,19 @@ class Journal:
 
     def drop(self, code: str, *, count: int = 1, t: float | None = None) -> None:
         """``count`` requests given up with reason ``code`` (their errback was called)."""
-        t = self._t(t)
-        if count <= 0:
-            return
-        key = self._key(self.dropped, _name(code, "code"))
-        self.dropped[key] = self.dropped.get(key, 0) + count
-        self.grid.add("dropped", t, count)
+        self._count_requests(self.dropped, "dropped", code, count, t)
 
     def reschedule(self, code: str, *, count: int = 1, t: float | None = None) -> None:
         """``count`` requests sent back to the scheduler after ``code``."""
+        self._count_requests(self.rescheduled, "rescheduled", code, count, t)
+
+    def _count_requests(self, by_code: dict[str, int], series: str, code: str, count: int, t: float | None) -> None:
         t = self._t(t)
         if count <= 0:
             return
-        key = self._key(self.rescheduled, _name(code, "code"))
-        self.rescheduled[key] = self.rescheduled.get(key, 0) + count
-        self.grid.add("rescheduled", t, count)
+        key = self._key(by_code, _name(code, "code"))
+        by_code[key] = by_code.get(key, 0) + count
+        self.grid.add(series, t, count)
 
     def gate_opened(self, ref: int, host: str, scope: str, *, kind: str | None = None, t: float | None = None) -> None:
         """A gate opened. ``ref`` identifies it until :meth:`gate_closed` (e.g. ``id(gate)``);
