@@ -120,6 +120,27 @@ def test_huge_hostile_body_is_bounded():
     assert all(c.sitekey == KEY for c in result)
 
 
+@pytest.mark.parametrize("opening", [b"<!--", b"<script>", b"<style>"])
+def test_unclosed_starts_are_one_element_not_one_search_each(opening, monkeypatch):
+    # Every start tag after an unclosed one is that element's text: the search for
+    # its end runs once, not once per start (which was quadratic on such a page).
+    from scrapy_captcha.detect.page import Page
+
+    searches = []
+    region = Page._region
+    monkeypatch.setattr(Page, "_region", lambda self, tag, start: searches.append(tag) or region(self, tag, start))
+    body = b"<p>captcha</p>" + opening * 50_000 + b"captcha"
+    assert detect(body, url="https://e.com/", status=403) == []
+    assert len(searches) <= 4  # at most one per kind of raw-text element
+
+
+def test_a_page_that_opens_in_upper_case_and_goes_on_in_lower_case():
+    body = (b'<HTML><HEAD><title>Just a moment...</title></HEAD><body><form action="/v" method="post">'
+            b'<div class="g-recaptcha" data-sitekey="' + KEY.encode() + b'"></div></form></body></HTML>')
+    assert [(c.kind, c.blocking) for c in detect(body, url="https://e.com/")] == [("recaptcha_v2", True)]
+    assert [c.kind for c in detect(body, url="https://e.com/", blocking_only=True)] == ["recaptcha_v2"]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4000))
 def test_random_bytes_never_raise(data):

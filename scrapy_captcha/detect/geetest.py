@@ -22,8 +22,9 @@ _V3 = re.compile(r"initGeetest\s*\(\s*\{(?P<opts>[^}]{0,2000})\}", re.S)
 _ID = re.compile(r"[0-9a-f]{32}")
 _OPTION = re.compile(r"""['"]?%s['"]?\s*:\s*(?P<value>[A-Za-z_$][\w$.]{0,80})""")
 # URL literals the page's JS requests for a fresh gt/challenge pair.
-_REGISTER = re.compile(r"""(['"`])(?P<url>(?:https?:)?[\w./:-]*?/[\w./-]*?(?:register|geetest|gt3?|captcha)[\w./-]*"""
-                       r"""(?:\?[^'"`\s]*)?)\1""", re.I)
+# (Bounded: a URL is short, and unbounded lazy runs backtrack without end on a long string.)
+_REGISTER = re.compile(r"""(['"`])(?P<url>(?:https?:)?[\w./:-]{0,200}?/[\w./-]{0,200}?"""
+                       r"""(?:register|geetest|gt3?|captcha)[\w./-]{0,200}(?:\?[^'"`\s]{0,500})?)\1""", re.I)
 # The fields GeeTest's own server SDKs read a v3 result from, when the page's form has them.
 V3_FIELDS = ("geetest_challenge", "geetest_validate", "geetest_seccode")
 _NOT_REGISTER = re.compile(r"\.(?:js|css|png|jpg|gif|svg)(?:\?|$)|validate|verify|/login|static\.geetest\.com", re.I)

@@ -219,8 +219,15 @@ class Page:
         """Offsets of ``<name`` start tags, in the case the page writes its tags in."""
         raw, n = self.raw, len(self.raw)
         size = len(name) + 1
-        needle = b"<" + (name.upper() if self.upper_case_tags else name)
-        return [p for p in self.raw_hay.find_all(needle, limit) if p + size >= n or raw[p + size] in _TAG_END]
+        found = self.raw_hay.find_all(b"<" + name, limit)
+        if self.upper_case_tags:
+            # A page that opens in upper case may still write some tags in lower case.
+            found = sorted(set(found + self.raw_hay.find_all(b"<" + name.upper(), limit)))
+        return [p for p in found if p + size >= n or raw[p + size] in _TAG_END][:limit]
+
+    def _end_tag(self, start: int, name: bytes) -> bytes:
+        """``</name`` in the case of the start tag at ``start``."""
+        return b"</" + (name.upper() if self.raw[start + 1:start + 2].isupper() else name)
 
     def decode(self, data: bytes) -> str:
         if data.startswith(b"\xef\xbb\xbf"):
@@ -262,33 +269,41 @@ class Page:
 
     def _region(self, tag: bytes, start: int) -> Region:
         """The element (or comment) whose start tag is at ``start``: its content ends at the first end tag."""
-        cache = self.__dict__.setdefault("_region_cache", {})
-        region = cache.get(start)
-        if region is None:
-            low, n, find = self.low, len(self.low), self.hay.find
-            if tag == b"!--":
-                close = find(b"-->", start + 4)
-                region = Region(start, start + 4, n if close == -1 else close + 3, tag)
-            else:
-                gt = low.find(b">", start)
-                body = n if gt == -1 else gt + 1
-                close = find(b"</" + tag, body)
-                gt = -1 if close == -1 else low.find(b">", close)
-                region = Region(start, body, n if gt == -1 else gt + 1, tag)
-            cache[start] = region
-        return region
+        low, n, find = self.low, len(self.low), self.hay.find
+        if tag == b"!--":
+            close = find(b"-->", start + 4)
+            return Region(start, start + 4, n if close == -1 else close + 3, tag)
+        gt = low.find(b">", start)
+        body = n if gt == -1 else gt + 1
+        close = find(b"</" + tag, body)
+        gt = -1 if close == -1 else low.find(b">", close)
+        return Region(start, body, n if gt == -1 else gt + 1, tag)
+
+    @lazy
+    def _regions(self) -> dict[bytes, tuple[list[int], list[Region]]]:
+        """Per kind, its elements in order, disjoint: a start tag inside an element's own text
+        (a "<script" in a script) is that element's text. One forward pass per kind, so a page of
+        unclosed starts costs one search to its end, not one per start."""
+        regions: dict[bytes, tuple[list[int], list[Region]]] = {}
+        for tag, starts in self._starts.items():
+            found: list[Region] = []
+            end = -1
+            for start in starts:
+                if start < end:
+                    continue
+                region = self._region(tag, start)
+                found.append(region)
+                end = region.end
+            regions[tag] = ([r.start for r in found], found)
+        return regions
 
     def region_at(self, pos: int) -> Region | None:
         """The script, style, title, textarea or comment that holds ``pos`` (its start tag included)."""
         found: Region | None = None
-        for tag, starts in self._starts.items():
-            k = bisect.bisect_right(starts, pos) - 1
-            # A "<script" inside a script's own text ends where that script ends: take the first.
-            while k >= 0 and self._region(tag, starts[k]).end > pos:
-                region = self._region(tag, starts[k])
-                if found is None or region.start < found.start:
-                    found = region
-                k -= 1
+        for offsets, regions in self._regions.values():
+            k = bisect.bisect_right(offsets, pos) - 1
+            if k >= 0 and regions[k].end > pos and (found is None or regions[k].start < found.start):
+                found = regions[k]
         region = self._title_region
         if region is not None and region.start <= pos < region.end and (found is None or region.start < found.start):
             found = region
@@ -329,7 +344,7 @@ class Page:
 
         What "the page's only form" counts: form markup in a script template or
         a comment counts too, so such a page is never taken for a one-form gate.
-        Tags are matched in the case the page writes its tags in (``upper_case_tags``).
+        Tags are matched in lower case, and in upper case too on a page that opens in upper case.
         """
         return self._tags(b"form", MAX_HITS)
 
@@ -406,7 +421,7 @@ class Page:
     def _title_end(self, body: int, within: int | None = None) -> int:
         """Where the title's text ends: its end tag (in the page's case), or -1 (looking ``within`` bytes)."""
         stop = None if within is None else body + within
-        return self.raw_hay.find(b"</TITLE" if self.upper_case_tags else b"</title", body, stop)
+        return self.raw_hay.find(self._end_tag(self._title_start, b"title"), body, stop)
 
     @lazy
     def title(self) -> str:
@@ -535,7 +550,9 @@ class Page:
         start, end = self._only_form_span
         if size is None or end - start <= size:
             return self.only_form
-        root = self.parse_island(start, start + size, "form")
+        # Cut after a tag's end: a tag cut in two would parse as a field of its own.
+        cut = self.raw.rfind(b">", start, start + size) + 1
+        root = self.parse_island(start, cut if cut > start else start + size, "form")
         return None if root is None else next(root.iter("form"), None)
 
     @lazy
@@ -543,7 +560,7 @@ class Page:
         start = self._first_form_tags[0]
         # Read from the bytes alone, so the quick verdict and a full detect() see the same form.
         # Forms do not nest: a form with one tag on the page ends at its end tag.
-        end = self.raw_hay.find(b"</FORM" if self.upper_case_tags else b"</form", start + 5, start + MAX_FORM)
+        end = self.raw_hay.find(self._end_tag(start, b"form"), start + 5, start + MAX_FORM)
         return start, (min(len(self.raw), start + MAX_FORM) if end == -1 else end + 7)
 
     @lazy
@@ -628,7 +645,8 @@ class Page:
         if len(self.hay.find_all(b'"' + quoted + b'"', 2) + self.hay.find_all(b"'" + quoted + b"'", 2)) < 2:
             return []  # the id is written once: in the form's own tag
         found = []
-        pattern = rb"""<(?:input|select|textarea|button)\b[^>]*\sform\s*=\s*(?:"%s"|'%s'|%s[\s/>])"""
+        # ([^>] bounded: unclosed tags would make every start rescan the rest of the page.)
+        pattern = rb"""<(?:input|select|textarea|button)\b[^>]{0,2048}\sform\s*=\s*(?:"%s"|'%s'|%s[\s/>])"""
         quoted = re.escape(form_id.encode())
         for match in re.finditer(pattern % (quoted, quoted, quoted), self.raw, re.I):
             if self.region_at(match.start()) is not None:
