@@ -109,7 +109,7 @@ class CaptchaSettings:
             use_proxy=_choice(get("CAPTCHA_USE_PROXY"), "CAPTCHA_USE_PROXY", ("auto", "always", "never")),
             prices=_prices(get("CAPTCHA_PRICES")),
             redis_url=_redis_url(get("CAPTCHA_REDIS_URL")),
-            redis_namespace=_namespace(get("CAPTCHA_REDIS_NAMESPACE"), api_key),
+            redis_namespace=_namespace(get("CAPTCHA_REDIS_NAMESPACE"), [k.reveal() for k in api_keys.values()]),
             status=_bool(settings, "CAPTCHA_STATUS", get("CAPTCHA_STATUS")),
             report=_path(get("CAPTCHA_REPORT"), "CAPTCHA_REPORT"),
         )
@@ -190,13 +190,13 @@ def _redis_url(value: Any) -> Secret | None:
     return Secret(str(value))
 
 
-def _namespace(value: Any, api_key: str) -> str | None:
+def _namespace(value: Any, api_keys: list[str]) -> str | None:
     if value in (None, ""):
         return None
     from .fleet.naming import check_namespace  # (no redis needed for the check)
 
     try:
-        return check_namespace(value, api_key)
+        return check_namespace(value, *api_keys)
     except ValueError as exc:
         raise CaptchaConfigError(str(exc)) from None
 

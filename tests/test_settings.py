@@ -46,6 +46,15 @@ def test_a_redis_url_with_a_password_is_never_echoed():
     assert "hunter2" not in repr(good) and good.redis_url.reveal().endswith("/0")
 
 
+@pytest.mark.parametrize("namespace", ["team/CAP-SECRETKEY123", "team-CAP-SECRETKEY123", "x-ANTI-KEY-4567"])
+def test_a_namespace_holding_any_providers_key_is_refused_without_repeating_it(namespace):
+    # Invalid characters too: that error repeats the value, so the key check must come first.
+    with pytest.raises(CaptchaConfigError, match="must not contain the API key") as caught:
+        config(CAPTCHA_PROVIDER=["capsolver", "anticaptcha"], CAPTCHA_REDIS_NAMESPACE=namespace,
+               CAPTCHA_API_KEY={"capsolver": "CAP-SECRETKEY123", "anticaptcha": "ANTI-KEY-4567"})
+    assert "SECRETKEY" not in str(caught.value) and "ANTI-KEY" not in str(caught.value)
+
+
 def test_one_key_per_provider(monkeypatch):
     monkeypatch.setenv("CAPTCHA_API_KEY_ANTICAPTCHA", "from-env-anti")
     monkeypatch.delenv("CAPTCHA_API_KEY", raising=False)

@@ -33,16 +33,18 @@ def namespace_for(api_key: str) -> str:
     return hashlib.sha256(b"scrapy-captcha/account\0" + api_key.encode()).hexdigest()[:16]
 
 
-def check_namespace(namespace: str, api_key: str | None = None) -> str:
+def check_namespace(namespace: str, *api_keys: str) -> str:
+    """``namespace`` if it is usable as one, else a ValueError that never repeats a key."""
+    # The key check comes first: the other error repeats the value, which must not carry a key.
+    if isinstance(namespace, str) and any(len(key) >= 6 and key in namespace for key in api_keys if key):
+        raise ValueError("CAPTCHA_REDIS_NAMESPACE must not contain the API key: leave it unset to "
+                         "name the account by a hash of the key")
     if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
         raise ValueError(
             f"CAPTCHA_REDIS_NAMESPACE must be 1-64 characters of letters, digits, '.', '_' or '-' "
             f"(got {namespace!r})" if isinstance(namespace, str) and len(namespace) < 80
             else "CAPTCHA_REDIS_NAMESPACE must be 1-64 characters of letters, digits, '.', '_' or '-'"
         )
-    if api_key and len(api_key) >= 6 and api_key in namespace:
-        raise ValueError("CAPTCHA_REDIS_NAMESPACE must not contain the API key: leave it unset to "
-                         "name the account by a hash of the key")
     return namespace
 
 
