@@ -42,10 +42,17 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .model import CaptchaError, Challenge, Solution
-from .solver import Solver
+
+
+class ChallengeSolver(Protocol):
+    """What solve_page solves with: a :class:`~scrapy_captcha.Solver`, or the crawl's own
+    (:func:`~scrapy_captcha.crawl_solver`: its failover, budget and bookkeeping)."""
+
+    async def solve(self, challenge: Challenge, identity: Any = None) -> Solution: ...
+
 
 __all__ = ["INIT_SCRIPT", "PageResult", "solve_page", "find_widgets", "wait_for_widgets", "add_init_script"]
 
@@ -607,7 +614,7 @@ async def wait_for_widgets(page: Any, count: int = 1, *, timeout: float = 10.0) 
         await asyncio.sleep(0.1)
 
 
-async def solve_page(page: Any, solver: Solver, *, settle: float = 0.0) -> list[PageResult]:
+async def solve_page(page: Any, solver: ChallengeSolver, *, settle: float = 0.0) -> list[PageResult]:
     """Find every widget in ``page`` and its frames, solve them concurrently, inject the tokens.
 
     Returns one :class:`PageResult` per widget (with a reason for any skipped).

@@ -12,7 +12,6 @@ holds its slot anyway.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from http.cookiejar import Cookie
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +22,7 @@ from .accounting import Accounting
 from .browser import META_BROWSER, solve_page, wait_for_widgets
 from .detect import detect
 from .meta import META_RETRIES
-from .model import CaptchaDropped, CaptchaError, Challenge, Reaction
+from .model import CaptchaDropped, CaptchaError, Challenge, Reaction, Solution
 from .service.errors import TOKEN_REJECTED, rule_for
 
 if TYPE_CHECKING:
@@ -41,6 +40,11 @@ class SolveHost(Protocol):
     def pool(self) -> ProviderPool: ...
 
     def sync_call_stats(self) -> None: ...
+
+    async def solve(self, challenge: Challenge, identity: Any = None) -> Solution:
+        """A solve the crawl's way: failover, budget reservation, stats, signals."""
+        ...
+
 
 #: Kinds a live page can pass with solve_page.
 BROWSER_KINDS = frozenset({"recaptcha_v2", "recaptcha_v3", "hcaptcha", "turnstile", "cloudflare_challenge"})
@@ -77,15 +81,10 @@ class InPageSolves:
             # Vendor scripts render after the load event: wait (bounded) for a widget.
             await wait_for_widgets(page, timeout=self.config.browser_wait)
             try:
-                results = await solve_page(page, self.host.pool.primary)
+                # Through the crawl's own solve: the budget, failover and bookkeeping of every solve.
+                await solve_page(page, self.host)
             except CaptchaError as exc:
                 return await self._failure(request, exc)
-            for result in results:
-                if result.solved and result.solution is not None:
-                    # The widget solved, described as the page showed it.
-                    widget = result.challenge or dataclasses.replace(
-                        challenge, kind=result.kind, sitekey=result.sitekey, page_url=result.frame_url)
-                    self.accounting.record_solved(request, widget, result.solution, self.host.pool.primary.provider)
             body, url = await self._after_challenge(page)
             if self.config.browser_cookies:
                 await self._copy_cookies(page, request)
