@@ -139,7 +139,7 @@ class ProviderPool:
                     state.faults += 1
                     if state.faults >= CIRCUIT_AFTER or state.status == CIRCUIT:
                         self._take_out(solver, exc, CIRCUIT)
-                    if self._others_usable(solver):
+                    if self._others_usable(solver, after=i):  # (the ones before it were tried)
                         continue
                     raise
                 if rule.reaction is Reaction.MISCONFIGURED and self._others_usable(solver, after=i):
