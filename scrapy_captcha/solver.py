@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import random
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,8 @@ from .service import protocol
 from .service.errors import SOLVE_TIMEOUT, rule_for
 from .service.presets import Preset, get_preset
 from .transport import Transport
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -140,7 +143,10 @@ class Solver:
         self.limiter.succeeded()
         solution = dataclasses.replace(solution, elapsed=loop.time() - started, polls=polls, received=loop.time())
         for hook in SOLVED_HOOKS:
-            hook(self, challenge, solution)
+            try:
+                hook(self, challenge, solution)
+            except Exception:  # bookkeeping must never cost a paid answer
+                logger.exception("Captcha: a solved-hook failed; the solution is kept")
         return solution
 
     async def _poll_once(self, task_id: Any, deadline: float, challenge: Challenge) -> Solution | None:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ..journal import scrub
 from ..model import CaptchaConfigError, Secret, SolutionCookie
 from . import scripts
 from .naming import IdentityHasher, Keys, account_lease, check_namespace, gate_lease, namespace_for, safe_part
@@ -509,7 +510,7 @@ class Fleet:
 
     async def _set_pause(self, provider: str, paused: bool, *, code: str | None = None, reason: str = "") -> None:
         safe_part(provider, "provider name")
-        reason = self._scrub(reason)[:500]
+        reason = self._scrub(reason, 500)
         record = {"paused": int(paused), "code": code, "reason": reason, "origin": self.process_id}
         known = self.view.versions.get(provider, 0.0)
         self.view.versions[provider] = math.inf  # until written: what is read meanwhile is older
@@ -859,10 +860,12 @@ class Fleet:
     def _event(self, name: str, **fields: Any) -> str:
         return json.dumps({"e": name, "o": self.process_id, **fields}, separators=(",", ":"))
 
-    def _scrub(self, text: str) -> str:
-        if self._secret and self._secret.reveal() and self._secret.reveal() in text:
-            text = text.replace(self._secret.reveal(), "<api key>")
-        return text
+    def _scrub(self, text: str, limit: int) -> str:
+        """The key out first (a service may echo it), then what the crawl journal scrubs too."""
+        key = self._secret.reveal() if self._secret else ""
+        if key and key in text:
+            text = text.replace(key, "<api key>")
+        return scrub(text, limit)
 
     async def _pipeline(self, build: Callable[[Any], Any], transaction: bool = False) -> list[Any]:
         pipe = self._client.pipeline(transaction=transaction)
@@ -905,7 +908,7 @@ class Fleet:
             share = f"1/{self._seen.members} of what the fleet had left of the budget and the task limit"
         logger.warning(
             "Captcha fleet: Redis at %s is unreachable (%s); this process goes on under local control (%s) "
-            "and rejoins when Redis is back", self.url, self._scrub(what)[:200], share)
+            "and rejoins when Redis is back", self.url, self._scrub(what, 200), share)
         # Waiters look again: slots now come from the local share, and every process checks its account.
         for event in self._slot_wake.values():
             event.set()

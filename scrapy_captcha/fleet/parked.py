@@ -119,6 +119,8 @@ class ParkedRequests:
         self.closed = False
         self._outages = fleet.outages
         self._writer: asyncio.Task[None] | None = None
+        # One write at a time: two over different connections could land a removal before its put.
+        self._write_lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -196,6 +198,10 @@ class ParkedRequests:
 
     async def _write(self) -> bool:
         """One write of what changed (or of every entry held, after an outage); False when Redis is away."""
+        async with self._write_lock:
+            return await self._write_changes()
+
+    async def _write_changes(self) -> bool:
         resync = self._resync
         puts = dict(self._live) if resync else self._puts
         removes = self._removes
