@@ -207,8 +207,10 @@ class CaptchaMiddleware:
             if page is not None:
                 # The page behind its page gate, fetched with the token post.
                 return page.replace(request=request)
+        key = None
         if self._user_agents:
-            agent = self._user_agents.get(gate_key(request))
+            key = gate_key(request)
+            agent = self._user_agents.get(key)
             if agent is not None:
                 # A clearance on this host is bound to the user agent that earned it.
                 request.headers[b"User-Agent"] = agent
@@ -221,7 +223,7 @@ class CaptchaMiddleware:
             gate.tentative = [r for r in gate.tentative if r is not request]
             return self._wait_direct(request, gate)
         if self.book.open_keys and meta.get(META_SWITCH) is not False:
-            key = gate_key(request)
+            key = gate_key(request) if key is None else key
             if key in self.book.open_keys:
                 gate = self.book.session_gate(key)
                 now = asyncio.get_running_loop().time()
@@ -876,9 +878,6 @@ class CaptchaMiddleware:
 
     def announce_drop(self, request: Request, exc: CaptchaError, reaction: Reaction) -> str:
         return self.accounting.announce_drop(request, exc, reaction)
-
-    def record_solved(self, request: Request, challenge: Challenge, solution: Solution) -> None:
-        self.accounting.record_solved(request, challenge, solution)
 
     def _hand_back(self, gate: Gate) -> None:
         """Closing while paused: the gate's requests go back to the scheduler (and JOBDIR)."""

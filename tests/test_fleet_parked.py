@@ -12,21 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import pytest
-
-try:
-    import redis.asyncio as aioredis
-except ImportError:  # pragma: no cover - the test extra brings it
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("the redis package is not installed (pip install 'scrapy-captcha[redis]')", allow_module_level=True)
 
 import pytest_twisted
 import scrapy
@@ -36,7 +26,7 @@ from scrapy_captcha.fleet.parked import META_PARKED, ParkedRequests
 from scrapy_captcha.meta import META_SENT, META_SOLVES
 
 from .crawling import aio
-from .test_fleet import new_key
+from .test_fleet import aioredis, new_key  # (skips this module as it skips that one without redis)
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP = "journal-test"

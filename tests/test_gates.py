@@ -55,6 +55,19 @@ def test_gate_key_is_the_same_before_and_after_httpproxymiddleware_and_holds_no_
     assert gate_key(other) != key  # another proxy session is another exit IP
 
 
+def test_an_environment_proxy_is_not_part_of_the_gate_key(monkeypatch):
+    # HttpProxyMiddleware fills meta["proxy"] in from http_proxy for every request alike: the
+    # key a request had before it (when the gate opened) must be the key its response brings.
+    from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+
+    monkeypatch.setenv("http_proxy", "http://env-user:s3cret@env.proxy:3128")
+    request = Request("http://shop.example/a")
+    key = gate_key(request)
+    HttpProxyMiddleware().process_request(request)
+    assert request.meta["proxy"] == "http://env.proxy:3128"
+    assert gate_key(request) == key == gate_key(Request("http://shop.example/b"))
+
+
 def test_clearance_kinds_are_session_by_nature():
     book = GateBook()
     for kind in ("cloudflare_challenge", "datadome", "aws_waf"):
