@@ -97,3 +97,24 @@ async def crawl(sandbox: Any, spider_cls: type = CatalogSpider, **settings: Any)
     await runner.crawl(crawler, start_url=sandbox.site_url, record=record)
     record.stats = crawler.stats.get_stats()
     return record
+
+
+def task_spans(log: list[dict[str, Any]]) -> dict[Any, list[float]]:
+    """task id -> [createTask time, time of the last result call for it]."""
+    spans: dict[Any, list[float]] = {}
+    for entry in log:
+        task = entry.get("taskId")
+        if entry["endpoint"] == "createTask" and task is not None:
+            spans[task] = [entry["t"], entry["t"]]
+        elif entry["endpoint"] == "getTaskResult" and task in spans:
+            spans[task][1] = entry["t"]
+    return spans
+
+
+def peak_open(spans: dict[Any, list[float]]) -> int:
+    edges = sorted([(a, 1) for a, _ in spans.values()] + [(b, -1) for _, b in spans.values()])
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak

@@ -38,6 +38,8 @@ from scrapy_redis.spiders import RedisSpider
 
 from scrapy_captcha.fleet import namespace_for
 
+from .crawling import peak_open, task_spans
+
 REPO = Path(__file__).resolve().parents[1]
 #: The fleet's lease (Fleet.connect's default, what a crawl uses): a killed process's slots go within it.
 LEASE = 10.0
@@ -169,27 +171,6 @@ def wait_for(what: str, check: Any, timeout: float, crawls: list[Crawl], poll: f
 def process_pid(process_id: str) -> int:
     """The OS pid in a fleet process id (``host:pid:random``)."""
     return int(process_id.split(":")[1])
-
-
-def task_spans(log: list[dict[str, Any]]) -> dict[Any, list[float]]:
-    """task id -> [createTask time, time of the last result call for it]."""
-    spans: dict[Any, list[float]] = {}
-    for entry in log:
-        task = entry.get("taskId")
-        if entry["endpoint"] == "createTask" and task is not None:
-            spans[task] = [entry["t"], entry["t"]]
-        elif entry["endpoint"] == "getTaskResult" and task in spans:
-            spans[task][1] = entry["t"]
-    return spans
-
-
-def peak_open(spans: dict[Any, list[float]]) -> int:
-    edges = sorted([(a, 1) for a, _ in spans.values()] + [(b, -1) for _, b in spans.values()])
-    peak = now = 0
-    for _, step in edges:
-        now += step
-        peak = max(peak, now)
-    return peak
 
 
 @pytest.mark.parametrize("identity", ["own", "shared"])
